@@ -1,0 +1,250 @@
+"""``community`` command: run the service, simulate devices, manage local servers, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from community.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="community", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="run the gateway, ingest writer and HTTP API (settings from COMMUNITY_* env)")
+
+    sim = sub.add_parser("simulate", help="publish simulated device traffic to the broker")
+    _simulator_args(sim)
+
+    services = sub.add_parser("services", help="local Mosquitto + InfluxDB under ./var/services")
+    services.add_argument("action", choices=["up", "down", "status"])
+    services.add_argument("--dir", type=Path, default=Path("var/services"))
+
+    demo = sub.add_parser("demo", help="services up + service + simulator, printing where to look")
+    demo.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    demo.add_argument("--rate", type=float, default=50.0)
+    demo.add_argument("--seed", type=int, default=1)
+
+    dl = sub.add_parser("dead-letters", help="list the newest dead letters")
+    dl.add_argument("--limit", type=int, default=20)
+
+    sub.add_parser("faults", help="list injectable simulator faults per device kind")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler = {
+        "run": cmd_run, "simulate": cmd_simulate, "services": cmd_services, "demo": cmd_demo,
+        "dead-letters": cmd_dead_letters, "faults": cmd_faults,
+    }[args.command]
+    return handler(args) or 0
+
+
+def _simulator_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sites", type=int, default=1)
+    parser.add_argument("--buildings", type=int, default=2)
+    parser.add_argument("--elevators", type=int, default=2, help="per building")
+    parser.add_argument("--doors", type=int, default=2, help="per building")
+    parser.add_argument("--meters", type=int, default=4, help="per building")
+    parser.add_argument("--rate", type=float, default=50.0, help="telemetry messages per second")
+    parser.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    parser.add_argument("--count", type=int, default=None, help="stop after this many telemetry messages")
+    parser.add_argument("--heartbeat", type=float, default=30.0, help="seconds between heartbeats")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fault", action="append", default=[], metavar="NAME[@DEVICE][+AT_S][~CLEAR_S]",
+        help="inject a fault, e.g. passengers_trapped@s1b1-el1+10~60 (see `community faults`)",
+    )
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _serve(app, settings: Settings) -> uvicorn.Server:
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
+                                           log_level="warning"))
+    return server
+
+
+def _start_service(settings: Settings):
+    from community.api import create_app
+    from community.runtime import build
+
+    token = settings.operator_token or secrets.token_urlsafe(24)
+    if not settings.operator_token:
+        logging.getLogger("community").warning("no COMMUNITY_OPERATOR_TOKEN set; this run's token: %s", token)
+    runtime = build(settings)
+    runtime.start()
+    app = create_app(stats=runtime.stats, influx_ping=runtime.influx.ping, dead_letters=runtime.dead_letters,
+                     operator_token=token)
+    return runtime, _serve(app, settings), token
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    runtime, server, _token = _start_service(settings)
+    try:
+        server.run()
+    finally:
+        runtime.stop()
+    return 0
+
+
+def parse_fault(spec: str):
+    """``name[@device][+at_s][~clear_after_s]``."""
+    from simulator.publisher import ScheduledFault
+
+    clear = at = None
+    if "~" in spec:
+        spec, clear = spec.split("~", 1)
+    if "+" in spec:
+        spec, at = spec.split("+", 1)
+    name, _, device = spec.partition("@")
+    try:
+        return ScheduledFault(at_s=float(at or 0), fault=name, device_id=device or None,
+                              clear_after_s=float(clear) if clear else None)
+    except ValueError:
+        raise SystemExit(f"bad --fault {spec!r}: expected NAME[@DEVICE][+AT_S][~CLEAR_S]") from None
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulator.fleet import Fleet, UnknownFault
+    from simulator.publisher import Publisher, run
+
+    settings = _settings()
+    fleet = Fleet(sites=args.sites, buildings=args.buildings, elevators=args.elevators, doors=args.doors,
+                  meters=args.meters, seed=args.seed, prefix=settings.mqtt_topic_prefix)
+    faults = [parse_fault(f) for f in args.fault]
+    publisher = Publisher(settings.mqtt_host, settings.mqtt_port, username=settings.mqtt_username,
+                          password=settings.mqtt_password)
+    publisher.connect()
+    stop = _stop_on_signal()
+    print(f"simulating {len(fleet.devices)} devices at {args.rate}/s to {settings.mqtt_host}:{settings.mqtt_port}")
+    try:
+        stats = run(fleet, publisher, rate=args.rate, duration_s=args.duration, count=args.count,
+                    heartbeat_s=args.heartbeat, faults=faults, stop=stop,
+                    progress=lambda s: print(f"  {s.elapsed_s:6.0f} s  telemetry {s.telemetry}  "
+                                             f"heartbeats {s.heartbeats}  events {s.events}", flush=True))
+    except UnknownFault as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        publisher.close()
+    print(f"published {stats.total} messages ({stats.telemetry} telemetry, {stats.heartbeats} heartbeats, "
+          f"{stats.events} events) in {stats.elapsed_s:.1f} s")
+    return 0
+
+
+def _stop_on_signal() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _local_stack(settings: Settings, root: Path):
+    """Local servers on the ports the settings point the service at."""
+    from urllib.parse import urlsplit
+
+    from community.localservices import LocalStack, Ports
+
+    return LocalStack(root, Ports(mqtt=settings.mqtt_port, influx_http=urlsplit(settings.influx_url).port or 8086))
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    stack = _local_stack(_settings(), args.dir)
+    if args.action == "up":
+        stack.up()
+    elif args.action == "down":
+        stack.down()
+    for name, state in stack.status().items():
+        print(f"{name:10s} {state}")
+    if args.action == "up":
+        print(f"MQTT     mqtt://127.0.0.1:{stack.ports.mqtt}\nInfluxDB {stack.influxdb.url} (v1 API)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from simulator.fleet import Fleet
+    from simulator.publisher import Publisher, ScheduledFault, run
+
+    settings = _settings()
+    stack = _local_stack(settings, Path("var/services"))
+    print("starting local Mosquitto and InfluxDB ...", flush=True)
+    stack.up()
+    runtime, server, token = _start_service(settings)
+    threading.Thread(target=server.run, name="http", daemon=True).start()
+    fleet = Fleet(seed=args.seed, prefix=settings.mqtt_topic_prefix)
+    publisher = Publisher(settings.mqtt_host, settings.mqtt_port, client_id="community-demo-simulator")
+    publisher.connect()
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    print(f"""
+demo running: {len(fleet.devices)} simulated devices at {args.rate} messages/s
+  health       {base}/healthz
+  counters     {base}/stats
+  API docs     {base}/docs
+  dead letters curl -H 'Authorization: Bearer {token}' {base}/dead-letters
+  InfluxDB     curl -G {settings.influx_url}/query --data-urlencode db={settings.influx_db} \\
+                 --data-urlencode 'q=SELECT count(*) FROM elevator, access, meter'
+Ctrl-C stops the demo (the local servers keep running: `community services down`).
+""", flush=True)
+    faults = [ScheduledFault(10, "passengers_trapped", clear_after_s=60), ScheduledFault(20, "door_forced_open"),
+              ScheduledFault(30, "night_leak")]
+    stop = _stop_on_signal()
+    publisher.publish_raw(f"{settings.mqtt_topic_prefix}/site1/b1/elevator/bad/telemetry", b"{not json")
+    try:
+        run(fleet, publisher, rate=args.rate, duration_s=args.duration, heartbeat_s=15, faults=faults, stop=stop,
+            progress=lambda s: print(_demo_line(runtime.stats()), flush=True))
+    finally:
+        publisher.close()
+        time.sleep(1)
+        server.should_exit = True
+        runtime.stop()
+        print(_demo_line(runtime.stats()))
+    return 0
+
+
+def _demo_line(stats: dict) -> str:
+    keys = ("received", "written", "spooled", "dead_lettered", "last_write_lag_ms", "spool_points")
+    return "  " + "  ".join(f"{k}={stats[k]}" for k in keys)
+
+
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    from community.db import make_engine, migrate, session_factory
+    from gateway.deadletter import DeadLetterStore
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    store = DeadLetterStore(session_factory(engine))
+    print(f"{store.count()} dead letters; newest {args.limit}:")
+    for row in store.latest(args.limit):
+        preview = row.payload[:80].decode("utf-8", "backslashreplace")
+        print(f"{row.received_at:%Y-%m-%d %H:%M:%S} {row.topic}\n    reason: {row.reason}\n    payload "
+              f"({row.payload_size} B): {preview}")
+    return 0
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    from simulator.fleet import fault_catalogue
+
+    for kind, names in fault_catalogue().items():
+        print(f"{kind}: {', '.join(names)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""Local Mosquitto and InfluxDB for development, the demo and the tests: installed from Debian when missing,
+started on the project's own ports with their data under a project-local directory, stopped again.
+
+Idempotent: ``up`` leaves a running server alone; ``down`` on a stopped one does nothing. Tests use the same
+class with a temporary directory and free ports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+APT_PACKAGES = {"mosquitto": "mosquitto", "influxd": "influxdb"}
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Ports:
+    mqtt: int = 18830
+    influx_http: int = 18086
+    influx_rpc: int = 18088
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def ensure_installed(binaries: tuple[str, ...] = ("mosquitto", "influxd")) -> None:
+    """apt-get install what is missing (as root, or through sudo)."""
+    missing = [b for b in binaries if not _which(b)]
+    if not missing:
+        return
+    packages = sorted({APT_PACKAGES[b] for b in missing})
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    print(f"installing Debian packages {packages} ...", flush=True)
+    update = subprocess.run([*prefix, "apt-get", "update", "-q"], env=env, capture_output=True, text=True)
+    result = subprocess.run([*prefix, "apt-get", "install", "-y", "-q", *packages], env=env,
+                            capture_output=True, text=True)
+    if result.returncode != 0 or any(not _which(b) for b in missing):
+        raise ServiceError(f"could not install {packages}: {update.stderr[-500:]} {result.stderr[-1000:]}")
+
+
+def _which(binary: str) -> str | None:
+    return shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin:/sbin:/bin")
+
+
+class LocalService:
+    """One server process with a pid file, a config file and a log under ``root/<name>/``."""
+
+    name = ""
+    binary = ""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = (root / self.name).resolve()
+        self.pidfile = self.dir / "pid"
+        self.logfile = self.dir / "server.log"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def write_config(self) -> None:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text())
+            os.kill(pid, 0)
+            return pid
+        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+            return None
+
+    def running(self) -> bool:
+        return self.pid() is not None and self.ready()
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.running():
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.write_config()
+        with open(self.logfile, "ab") as log:
+            proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pidfile.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ServiceError(f"{self.name} exited with {proc.returncode}; see {self.logfile}:\n"
+                                   + self._log_tail())
+            if self.ready():
+                return
+            time.sleep(0.1)
+        raise ServiceError(f"{self.name} not ready after {timeout:.0f} s; see {self.logfile}")
+
+    def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+
+    def _log_tail(self) -> str:
+        try:
+            return self.logfile.read_text(errors="replace")[-2000:]
+        except FileNotFoundError:
+            return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _status = os.waitpid(pid, os.WNOHANG)  # reap if it is our child
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+class Mosquitto(LocalService):
+    name = "mosquitto"
+    binary = "mosquitto"
+
+    def __init__(self, root: Path, port: int) -> None:
+        super().__init__(root)
+        self.port = port
+        self.config = self.dir / "mosquitto.conf"
+
+    def write_config(self) -> None:
+        data = self.dir / "data"
+        data.mkdir(exist_ok=True)
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {data}/\n"
+            "autosave_interval 30\n"
+            # a persistent session keeps queueing while the service restarts: do not cap it at 1000
+            "max_queued_messages 1000000\n"
+            "max_inflight_messages 0\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+            f"log_dest file {self.logfile}\n"
+            # as root mosquitto would switch to user 'mosquitto', who cannot write a project directory
+            + ("user root\n" if os.geteuid() == 0 else "")
+        )
+
+    def command(self) -> list[str]:
+        return [_which(self.binary) or self.binary, "-c", str(self.config)]
+
+    def ready(self) -> bool:
+        return port_open(self.port)
+
+
+class InfluxDB(LocalService):
+    name = "influxdb"
+    binary = "influxd"
+
+    def __init__(self, root: Path, http_port: int, rpc_port: int) -> None:
+        super().__init__(root)
+        self.http_port = http_port
+        self.rpc_port = rpc_port
+        self.config = self.dir / "influxdb.conf"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def write_config(self) -> None:
+        self.config.write_text(
+            'reporting-enabled = false\n'
+            f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
+            f'[meta]\n  dir = "{self.dir}/meta"\n'
+            f'[data]\n  dir = "{self.dir}/data"\n  wal-dir = "{self.dir}/wal"\n  query-log-enabled = false\n'
+            '[monitor]\n  store-enabled = false\n'
+            f'[http]\n  bind-address = "127.0.0.1:{self.http_port}"\n  log-enabled = false\n'
+            '[logging]\n  level = "warn"\n'
+        )
+
+    def command(self) -> list[str]:
+        return [_which(self.binary) or self.binary, "-config", str(self.config)]
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204
+        except httpx.HTTPError:
+            return False
+
+
+class LocalStack:
+    """The servers the service needs, side by side under one directory."""
+
+    def __init__(self, root: Path, ports: Ports = Ports()) -> None:
+        self.root = root
+        self.ports = ports
+        self.mosquitto = Mosquitto(root, ports.mqtt)
+        self.influxdb = InfluxDB(root, ports.influx_http, ports.influx_rpc)
+
+    @property
+    def services(self) -> list[LocalService]:
+        return [self.mosquitto, self.influxdb]
+
+    def up(self) -> None:
+        ensure_installed(tuple(s.binary for s in self.services))
+        for service in self.services:
+            service.start()
+
+    def down(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+    def status(self) -> dict[str, str]:
+        return {
+            s.name: (f"running (pid {s.pid()})" if s.running() else "stopped") for s in self.services
+        }

@@ -1,0 +1,40 @@
+"""Process-wide counters served on /healthz and /stats (plain ints under a lock; cheap on the hot path)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, fields
+
+
+@dataclass
+class Counters:
+    received: int = 0
+    decoded: int = 0
+    dead_lettered: int = 0
+    written: int = 0
+    spooled: int = 0
+    replayed: int = 0
+    rejected_by_influx: int = 0
+    write_failures: int = 0
+    last_write_lag_ms: float = 0.0
+    mqtt_connected: bool = False
+    mqtt_connects: int = 0
+    started_at: float = field(default_factory=time.time)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+    def set(self, **values: object) -> None:
+        with self._lock:
+            for name, value in values.items():
+                setattr(self, name, value)
+
+    def snapshot(self) -> dict[str, object]:
+        with self._lock:
+            data = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        data["uptime_s"] = round(time.time() - self.started_at, 1)
+        return data

@@ -1,0 +1,3 @@
+"""Import every module that defines tables, so Alembic and ``Base.metadata`` see them all."""
+
+from gateway import deadletter  # noqa: F401

@@ -1,0 +1,68 @@
+"""Topic grammar: ``<prefix>/<site>/<building>/<kind>/<device_id>/<channel>`` (see docs/mqtt-contract.md)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    ELEVATOR = "elevator"
+    ACCESS = "access"
+    METER = "meter"
+
+
+class Channel(StrEnum):
+    TELEMETRY = "telemetry"
+    EVENT = "event"
+    STATUS = "status"
+
+
+SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_KINDS = {k.value: k for k in Kind}
+_CHANNELS = {c.value: c for c in Channel}
+
+
+class TopicError(ValueError):
+    """The topic does not follow the contract; the message says which level is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTopic:
+    prefix: str
+    site: str
+    building: str
+    kind: Kind
+    device_id: str
+    channel: Channel
+
+    def __str__(self) -> str:
+        return "/".join(
+            (self.prefix, self.site, self.building, self.kind.value, self.device_id, self.channel.value)
+        )
+
+
+def parse_topic(topic: str, prefix: str) -> DeviceTopic:
+    """Split and check a topic; raise ``TopicError`` naming the first wrong level."""
+    levels = topic.split("/")
+    if len(levels) != 6:
+        raise TopicError(f"topic must have 6 levels <prefix>/<site>/<building>/<kind>/<device>/<channel>, "
+                         f"got {len(levels)}")
+    got_prefix, site, building, kind, device_id, channel = levels
+    if got_prefix != prefix:
+        raise TopicError(f"topic prefix {got_prefix[:64]!r} is not {prefix!r}")
+    for name, value in (("site", site), ("building", building), ("device_id", device_id)):
+        if not SEGMENT.match(value):
+            raise TopicError(f"topic level {name} {value[:80]!r} must match {SEGMENT.pattern}")
+    if kind not in _KINDS:
+        raise TopicError(f"unknown device kind {kind[:64]!r}; expected one of {sorted(_KINDS)}")
+    if channel not in _CHANNELS:
+        raise TopicError(f"unknown channel {channel[:64]!r}; expected one of {sorted(_CHANNELS)}")
+    return DeviceTopic(prefix, site, building, _KINDS[kind], device_id, _CHANNELS[channel])
+
+
+def subscription(prefix: str, shared_group: str | None = None) -> str:
+    """The one filter the gateway subscribes to, optionally as an MQTT 5 shared subscription."""
+    base = f"{prefix}/+/+/+/+/+"
+    return f"$share/{shared_group}/{base}" if shared_group else base

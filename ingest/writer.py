@@ -1,0 +1,222 @@
+"""Batching InfluxDB writer with retries, a durable spool, and acknowledgement only after durability.
+
+Every item arrives with an ``ack`` callback (the MQTT PUBACK). The writer calls it only after the item is
+durable: written to InfluxDB, written to the local spool (fsynced), or stored as a dead letter. So a crash at
+any point loses nothing the broker considers delivered; the broker redelivers the rest.
+
+Batches are flushed when they reach ``max_points`` or when their oldest item is ``max_delay_s`` old. While the
+spool holds anything, new batches join the spool's tail, so replay keeps arrival order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from community.metrics import Counters
+from gateway.contract import DeviceMessage
+from gateway.deadletter import DeadLetter, DeadLetterStore
+from ingest.influx import InfluxRejected, InfluxUnavailable, InfluxV1Client
+from ingest.lineprotocol import to_line
+from ingest.spool import DurableSpool
+
+log = logging.getLogger(__name__)
+
+Ack = Callable[[], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    item: DeviceMessage | DeadLetter
+    ack: Ack | None = None
+
+
+_STOP = object()
+
+
+class IngestWriter:
+    def __init__(
+        self,
+        influx: InfluxV1Client,
+        spool: DurableSpool,
+        dead_letters: DeadLetterStore,
+        counters: Counters,
+        *,
+        max_points: int = 5000,
+        max_delay_s: float = 0.25,
+        retries: int = 3,
+        fallback_dir: Path | None = None,
+        max_replay_backoff_s: float = 10.0,
+    ) -> None:
+        self.influx = influx
+        self.spool = spool
+        self.dead_letters = dead_letters
+        self.counters = counters
+        self.max_points = max_points
+        self.max_delay_s = max_delay_s
+        self.retries = retries
+        self.fallback_dir = fallback_dir or spool.directory.parent
+        self.max_replay_backoff_s = max_replay_backoff_s
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._replay_at = 0.0
+        self._replay_backoff = 0.5
+
+    # --- lifecycle ---
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Flush what is queued (to InfluxDB or the spool) and stop."""
+        if self._thread:
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def submit(self, envelope: Envelope) -> None:
+        self._queue.put(envelope)
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    # --- loop ---
+    def _run(self) -> None:
+        batch: list[Envelope] = []
+        deadline = 0.0
+        while True:
+            timeout = max(0.0, deadline - time.monotonic()) if batch else 0.5
+            try:
+                got = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                got = None
+            if got is _STOP:
+                self._drain_into(batch)
+                self._flush_safely(batch)
+                return
+            if got is not None:
+                if not batch:
+                    deadline = time.monotonic() + self.max_delay_s
+                batch.append(got)
+                self._drain_into(batch, limit=self.max_points)
+            if batch and (len(batch) >= self.max_points or time.monotonic() >= deadline):
+                self._flush_safely(batch)
+                batch = []
+            if not batch and len(self.spool) and time.monotonic() >= self._replay_at:
+                self.replay()
+
+    def _drain_into(self, batch: list[Envelope], limit: int | None = None) -> None:
+        """Take what is already queued without blocking (cheap batching under load)."""
+        while limit is None or len(batch) < limit:
+            try:
+                got = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if got is _STOP:
+                self._queue.put(_STOP)
+                return
+            batch.append(got)
+
+    def _flush_safely(self, batch: list[Envelope]) -> None:
+        if not batch:
+            return
+        try:
+            self.flush(batch)
+        except Exception:  # never let the writer thread die; unacked items come back from the broker
+            log.exception("flush of %d items failed; they stay unacknowledged", len(batch))
+
+    # --- flushing ---
+    def flush(self, batch: list[Envelope]) -> None:
+        messages = [e.item for e in batch if isinstance(e.item, DeviceMessage)]
+        letters = [e.item for e in batch if isinstance(e.item, DeadLetter)]
+        if messages:
+            self._store_lines([to_line(m) for m in messages])
+            lag = time.time() * 1000 - min(m.received_ms for m in messages)
+            self.counters.set(last_write_lag_ms=round(lag, 1))
+        if letters:
+            self._store_dead_letters(letters)
+            self.counters.add(dead_lettered=len(letters))
+        for envelope in batch:
+            if envelope.ack is not None:
+                envelope.ack()
+
+    def _store_lines(self, lines: list[str]) -> None:
+        if len(self.spool):
+            self._spool(lines)
+            return
+        try:
+            self._write_with_retries(lines)
+        except InfluxUnavailable as err:
+            log.warning("InfluxDB unavailable (%s); spooling %d points", err, len(lines))
+            self._spool(lines)
+
+    def _spool(self, lines: list[str]) -> None:
+        self.spool.append(lines)
+        self.counters.add(spooled=len(lines))
+
+    def _write_with_retries(self, lines: list[str]) -> None:
+        delay = 0.1
+        for attempt in range(self.retries + 1):
+            try:
+                rejected = self._write_bisecting(lines)
+                self.counters.add(written=len(lines) - rejected)
+                return
+            except InfluxUnavailable:
+                self.counters.add(write_failures=1)
+                if attempt == self.retries:
+                    raise
+                time.sleep(delay)
+                delay *= 3
+
+    def _write_bisecting(self, lines: list[str]) -> int:
+        """Write; when InfluxDB refuses the batch (4xx), split it to find and dead-letter the bad points only.
+
+        InfluxDB 1.x drops a whole batch on one field-type conflict, so without this one bad point would
+        take thousands of good ones with it.
+        Returns how many points were refused.
+        """
+        try:
+            self.influx.write_lines(lines)
+            return 0
+        except InfluxRejected as err:
+            if len(lines) == 1:
+                self.counters.add(rejected_by_influx=1, dead_lettered=1)
+                self._store_dead_letters([DeadLetter.of("(influxdb write)", lines[0].encode(), str(err),
+                                                        int(time.time() * 1000))])
+                return 1
+            middle = len(lines) // 2
+            return self._write_bisecting(lines[:middle]) + self._write_bisecting(lines[middle:])
+
+    def replay(self) -> None:
+        """Send spooled batches oldest first; stop at the first failure and back off."""
+        for path, lines in self.spool.batches():
+            try:
+                rejected = self._write_bisecting(lines)
+            except InfluxUnavailable as err:
+                self._replay_at = time.monotonic() + self._replay_backoff
+                log.info("replay paused (%s); next try in %.1f s", err, self._replay_backoff)
+                self._replay_backoff = min(self._replay_backoff * 2, self.max_replay_backoff_s)
+                return
+            self.spool.remove(path, len(lines))
+            self.counters.add(replayed=len(lines), written=len(lines) - rejected)
+        self._replay_backoff = 0.5
+
+    def _store_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """Dead letters go to the database; if it is down, to a JSON-lines file beside the spool."""
+        try:
+            self.dead_letters.add_many(letters)
+        except Exception as err:  # noqa: BLE001 - any database failure
+            log.error("dead-letter store failed (%s); appending %d to fallback file", err, len(letters))
+            self.fallback_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.fallback_dir / "dead-letters-fallback.jsonl", "a", encoding="utf-8") as handle:
+                handle.writelines(json.dumps({
+                        "topic": d.topic, "payload": d.payload.decode("utf-8", "backslashreplace"),
+                        "payload_size": d.payload_size, "reason": d.reason, "received_at": d.received_at.isoformat(),
+                    }) + "\n" for d in letters)
