@@ -77,6 +77,7 @@ class MqttListener:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     # --- lifecycle ---
     def start(self) -> None:
@@ -89,6 +90,7 @@ class MqttListener:
         self.client.loop_start()
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
+        """True once connected and the broker confirmed the subscription."""
         return self._connected.wait(timeout)
 
     def stop(self) -> None:
@@ -104,9 +106,15 @@ class MqttListener:
         client.subscribe(self.filter, qos=1)
         self.counters.add(mqtt_connects=1)
         self.counters.set(mqtt_connected=True)
-        self._connected.set()
         log.info("MQTT connected to %s:%s (session present: %s), subscribed to %s",
                  self.config.host, self.config.port, flags.session_present, self.filter)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        failed = [rc for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("subscription to %s refused: %s", self.filter, failed)
+            return
+        self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()

@@ -1,0 +1,84 @@
+"""Shared fixtures: real Mosquitto and InfluxDB started once per session on free ports in a temp dir."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from community.localservices import LocalStack, Ports, free_port
+from community.runtime import Runtime, build
+from community.settings import Settings
+from ingest.influx import InfluxConfig, InfluxV1Client
+from simulator.publisher import Publisher
+
+_ids = itertools.count(1)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    root = tmp_path_factory.mktemp("servers")
+    local = LocalStack(root, Ports(mqtt=free_port(), influx_http=free_port(), influx_rpc=free_port()))
+    local.up()
+    yield local
+    local.down()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A name no other test uses: topic prefix, client ids and InfluxDB database are derived from it."""
+    return f"t{next(_ids)}x{int(time.time() * 1000) % 10_000_000}"
+
+
+def settings_for(stack: LocalStack, unique: str, data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(
+        mqtt_port=stack.ports.mqtt, mqtt_topic_prefix=unique, mqtt_client_id=f"gw-{unique}",
+        influx_url=stack.influxdb.url, influx_db=unique, data_dir=data_dir, batch_max_delay_s=0.05,
+        database_url=None,
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def service(stack: LocalStack, unique: str, tmp_path: Path) -> Iterator[Callable[..., Runtime]]:
+    """Factory: build and start the service against the session servers; stopped after the test."""
+    started: list[Runtime] = []
+
+    def make(**overrides: object) -> Runtime:
+        runtime = build(settings_for(stack, unique, tmp_path / "data", **overrides))
+        runtime.start()
+        assert runtime.listener.wait_connected(10), "service did not connect and subscribe"
+        started.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in started:
+        runtime.stop()
+
+
+@pytest.fixture
+def influx(stack: LocalStack, unique: str) -> Iterator[InfluxV1Client]:
+    client = InfluxV1Client(InfluxConfig(url=stack.influxdb.url, database=unique))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def publisher(stack: LocalStack, unique: str) -> Iterator[Publisher]:
+    pub = Publisher("127.0.0.1", stack.ports.mqtt, client_id=f"pub-{unique}")
+    pub.connect()
+    yield pub
+    pub.close()
