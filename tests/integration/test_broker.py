@@ -1,0 +1,64 @@
+"""Broker-side behaviour: reconnect and resubscribe after a broker restart; shared subscriptions."""
+
+import time
+
+import pytest
+
+from community.localservices import Mosquitto, free_port
+from community.runtime import build
+from simulator.fleet import Fleet
+from simulator.publisher import Publisher
+from tests.conftest import settings_for, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def send(port: int, fleet: Fleet, n: int, client_id: str) -> None:
+    pub = Publisher("127.0.0.1", port, client_id=client_id)
+    pub.connect()
+    pub.publish([fleet.next_telemetry(int(time.time() * 1000)) for _ in range(n)])
+    pub.close()
+
+
+def test_listener_reconnects_and_resubscribes_after_a_broker_restart(stack, unique, tmp_path, influx):
+    broker = Mosquitto(tmp_path / "broker", free_port())
+    broker.start()
+    runtime = build(settings_for(stack, unique, tmp_path / "data", mqtt_port=broker.port))
+    runtime.start()
+    try:
+        assert runtime.listener.wait_connected(10)
+        fleet = Fleet(seed=21, prefix=unique)
+        send(broker.port, fleet, 100, f"p1-{unique}")
+        assert wait_for(lambda: runtime.counters.written >= 100)
+        broker.stop()
+        assert wait_for(lambda: not runtime.counters.mqtt_connected, 10)
+        broker.start()
+        assert wait_for(lambda: runtime.counters.mqtt_connects >= 2 and runtime.listener.wait_connected(0), 40)
+        send(broker.port, fleet, 100, f"p2-{unique}")
+        assert wait_for(lambda: runtime.counters.written >= 200), runtime.stats()
+        assert sum(influx.count(k) for k in ("elevator", "access", "meter")) == 200
+    finally:
+        runtime.stop()
+        broker.stop()
+
+
+def test_instances_in_one_shared_group_split_the_stream_without_duplicates(stack, unique, tmp_path, publisher, influx):
+    runtimes = [
+        build(settings_for(stack, unique, tmp_path / f"data{i}", mqtt_client_id=f"gw{i}-{unique}",
+                           mqtt_shared_group=f"g-{unique}"))
+        for i in range(2)
+    ]
+    for runtime in runtimes:
+        runtime.start()
+    try:
+        assert all(r.listener.wait_connected(10) for r in runtimes)
+        fleet = Fleet(seed=22, prefix=unique)
+        publisher.publish([fleet.next_telemetry(int(time.time() * 1000)) for _ in range(400)])
+        assert wait_for(lambda: sum(r.counters.written for r in runtimes) >= 400)
+        time.sleep(0.3)
+        assert sum(r.counters.received for r in runtimes) == 400
+        assert all(r.counters.received > 0 for r in runtimes), [r.counters.received for r in runtimes]
+        assert sum(influx.count(k) for k in ("elevator", "access", "meter")) == 400
+    finally:
+        for runtime in runtimes:
+            runtime.stop()
