@@ -101,7 +101,8 @@ def main() -> None:
             stats = runtime.stats()
             total = sum(influx.count(m) for m in ("elevator", "access", "meter"))
             print(f"check: InfluxDB holds {total} points for {2 * n} published; dead letters "
-                  f"{stats['dead_lettered']}, spooled {stats['spooled']}, last batch lag {stats['last_write_lag_ms']} ms")
+                  f"{stats['dead_lettered']}, spooled {stats['spooled']}, "
+                  f"last batch lag {stats['last_write_lag_ms']} ms")
             runtime.stop()
             if total != 2 * n:
                 raise SystemExit(f"LOSS: {2 * n - total} messages missing")

@@ -1,23 +1,25 @@
-"""The HTTP face of the service: health and counters (open), dead letters (operator token).
+"""The HTTP face of the service. Only ``/healthz`` is open; everything else needs a bearer token (a user's,
+from ``POST /auth/token``, or the operator token).
 
 ``create_app`` takes its collaborators as arguments, so tests hand it exactly what they use.
 """
 
-from __future__ import annotations
 
 import base64
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from sqlalchemy.orm import sessionmaker
 
+from alerts.auth import Principal
+from alerts.config import AlertConfig
+from alerts.models import Role
+from alerts.service import AlertService
+from alerts.views import build_router, caller_dependency
 from gateway.deadletter import DeadLetterStore
-
-bearer = HTTPBearer(auto_error=False)
 
 
 class Health(BaseModel):
@@ -44,13 +46,19 @@ def create_app(
     influx_ping: Callable[[], bool],
     dead_letters: DeadLetterStore,
     operator_token: str,
+    sessions: sessionmaker,
+    service: AlertService,
+    config: AlertConfig,
+    clock: Callable[[], datetime],
 ) -> FastAPI:
-    app = FastAPI(title="Smart-community monitoring", version="0.1.0")
+    app = FastAPI(title="Smart-community monitoring", version="0.1.0",
+                  description="Device health, work orders, alerts and owner notices.")
+    caller = caller_dependency(sessions, operator_token, clock)
 
-    def operator(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        if creds is None or not secrets.compare_digest(creds.credentials, operator_token):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "operator bearer token required",
-                                headers={"WWW-Authenticate": "Bearer"})
+    def staff(me: Annotated[Principal, Depends(caller)]) -> Principal:
+        if me.role is not Role.STAFF:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "engineering staff only")
+        return me
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:
@@ -64,13 +72,12 @@ def create_app(
         return Health(status="degraded" if problems else "ok", mqtt_connected=bool(data["mqtt_connected"]),
                       influx_reachable=reachable, spool_points=int(data["spool_points"]), problems=problems)
 
-    @app.get("/stats", tags=["health"])
+    @app.get("/stats", tags=["health"], dependencies=[Depends(staff)])
     def get_stats() -> dict[str, object]:
         """Counters: received, decoded, written, spooled, replayed, dead-lettered, lag, queue depths."""
         return stats()
 
-    @app.get("/dead-letters", response_model=list[DeadLetterOut], tags=["gateway"],
-             dependencies=[Depends(operator)])
+    @app.get("/dead-letters", response_model=list[DeadLetterOut], tags=["gateway"], dependencies=[Depends(staff)])
     def list_dead_letters(limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                           offset: Annotated[int, Query(ge=0)] = 0) -> list[DeadLetterOut]:
         return [
@@ -81,4 +88,5 @@ def create_app(
             for row in dead_letters.latest(limit, offset)
         ]
 
+    app.include_router(build_router(sessions, service, config, caller, clock))
     return app

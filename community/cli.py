@@ -40,6 +40,19 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("faults", help="list injectable simulator faults per device kind")
 
+    rules = sub.add_parser("rules", help="check a rules file and list its rules")
+    rules.add_argument("file", type=Path, nargs="?", default=None)
+
+    users = sub.add_parser("add-user", help="create or update an API user (password from COMMUNITY_NEW_PASSWORD "
+                                            "or a prompt)")
+    users.add_argument("username")
+    users.add_argument("--role", choices=["staff", "technician", "owner"], required=True)
+    users.add_argument("--person", help="technician: on-call person id")
+    users.add_argument("--sites", nargs="*", default=[], help="technician: sites (default all)")
+    users.add_argument("--site")
+    users.add_argument("--building")
+    users.add_argument("--unit")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -47,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     handler = {
         "run": cmd_run, "simulate": cmd_simulate, "services": cmd_services, "demo": cmd_demo,
-        "dead-letters": cmd_dead_letters, "faults": cmd_faults,
+        "dead-letters": cmd_dead_letters, "faults": cmd_faults, "rules": cmd_rules, "add-user": cmd_add_user,
     }[args.command]
     return handler(args) or 0
 
@@ -80,7 +93,6 @@ def _serve(app, settings: Settings) -> uvicorn.Server:
 
 
 def _start_service(settings: Settings):
-    from community.api import create_app
     from community.runtime import build
 
     token = settings.operator_token or secrets.token_urlsafe(24)
@@ -88,9 +100,15 @@ def _start_service(settings: Settings):
         logging.getLogger("community").warning("no COMMUNITY_OPERATOR_TOKEN set; this run's token: %s", token)
     runtime = build(settings)
     runtime.start()
-    app = create_app(stats=runtime.stats, influx_ping=runtime.influx.ping, dead_letters=runtime.dead_letters,
-                     operator_token=token)
-    return runtime, _serve(app, settings), token
+    return runtime, _serve(app_for(runtime, token), settings), token
+
+
+def app_for(runtime, token: str):  # noqa: ANN001, ANN201 - Runtime -> FastAPI
+    from community.api import create_app
+
+    return create_app(stats=runtime.stats, influx_ping=runtime.influx.ping, dead_letters=runtime.dead_letters,
+                      operator_token=token, sessions=runtime.sessions, service=runtime.alerts,
+                      config=runtime.alert_config, clock=runtime.clock)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -243,6 +261,43 @@ def cmd_faults(args: argparse.Namespace) -> int:
 
     for kind, names in fault_catalogue().items():
         print(f"{kind}: {', '.join(names)}")
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from alerts.config import DEFAULT_RULES, ConfigError, load_config
+
+    path = args.file or _settings().rules_file or DEFAULT_RULES
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(f"{path}: {len(config.rules)} rules")
+    for rule in config.rules:
+        print(f"  {rule.id:32s} {rule.type:9s} {rule.kind.value:8s} {rule.priority.value:12s} {rule.title}")
+    return 0
+
+
+def cmd_add_user(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from alerts.auth import create_user
+    from alerts.models import Role
+    from community.db import make_engine, migrate, session_factory
+
+    password = os.environ.get("COMMUNITY_NEW_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
+    engine = make_engine(_settings().resolved_database_url)
+    migrate(engine)
+    try:
+        with session_factory(engine).begin() as session:
+            create_user(session, args.username, password, Role(args.role), person_id=args.person, sites=args.sites,
+                        site=args.site, building=args.building, unit=args.unit)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"user {args.username} ({args.role}) saved")
     return 0
 
 

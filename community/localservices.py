@@ -95,11 +95,23 @@ class LocalService:
     def running(self) -> bool:
         return self.pid() is not None and self.ready()
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0, attempts: int = 3) -> None:
+        """Start and wait until ready. A server that exits at once (typically its port still held by a
+        predecessor that is shutting down) is tried again after a short pause."""
         if self.running():
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         self.write_config()
+        for attempt in range(1, attempts + 1):
+            try:
+                self._spawn(timeout)
+                return
+            except ServiceError:
+                if attempt == attempts:
+                    raise
+                time.sleep(0.5 * attempt)
+
+    def _spawn(self, timeout: float) -> None:
         with open(self.logfile, "ab") as log:
             proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
@@ -107,11 +119,13 @@ class LocalService:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
+                self.pidfile.unlink(missing_ok=True)
                 raise ServiceError(f"{self.name} exited with {proc.returncode}; see {self.logfile}:\n"
                                    + self._log_tail())
             if self.ready():
                 return
             time.sleep(0.1)
+        proc.kill()
         raise ServiceError(f"{self.name} not ready after {timeout:.0f} s; see {self.logfile}")
 
     def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:

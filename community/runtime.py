@@ -7,11 +7,17 @@ arrives before there is somewhere durable to put it; stop order is the reverse.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
+from alerts.config import DEFAULT_RULES, AlertConfig, load_config
+from alerts.engine import AlertEngine
+from alerts.notify import Channel, Dispatcher, EmailChannel, MqttChannel, WebhookChannel
+from alerts.service import AlertService, utcnow
 from community.db import make_engine, migrate, session_factory
 from community.metrics import Counters
 from community.settings import Settings
@@ -59,7 +65,12 @@ class Runtime:
     dead_letters: DeadLetterStore
     writer: IngestWriter
     listener: MqttListener
-    sinks: list[Sink] = field(default_factory=list)
+    alert_config: AlertConfig
+    alerts: AlertService
+    alert_engine: AlertEngine
+    dispatcher: Dispatcher
+    clock: Callable[[], datetime]
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
     def start(self) -> None:
         try:
@@ -67,11 +78,17 @@ class Runtime:
         except InfluxUnavailable as err:  # not fatal: readings spool until it is back
             log.warning("InfluxDB not reachable at start (%s); readings will be spooled", err)
         self.writer.start()
+        self.dispatcher.start()
+        self.alert_engine.start()
         self.listener.start()
 
     def stop(self) -> None:
         self.listener.stop()
+        self.alert_engine.stop()
+        self.dispatcher.stop()
         self.writer.stop()
+        for close in self.closers:
+            close()
         self.influx.close()
         self.engine.dispose()
 
@@ -80,11 +97,30 @@ class Runtime:
         data["writer_queue"] = self.writer.queued
         data["spool_points"] = self.spool.pending_points
         data["spool_batches"] = len(self.spool)
+        data["alert_backlog"] = self.alert_engine.backlog
+        data["alert_signals"] = self.alert_engine.signals
+        data["notifications_sent"] = self.dispatcher.stats.sent
+        data["notification_failures"] = self.dispatcher.stats.failed_attempts
         return data
 
 
-def build(settings: Settings, sinks: list[Sink] | None = None) -> Runtime:
+def channels(settings: Settings) -> list[Channel]:
+    out: list[Channel] = [WebhookChannel(settings.webhook_timeout_s),
+                          MqttChannel(settings.mqtt_host, settings.mqtt_port,
+                                      client_id=f"{settings.mqtt_client_id}-notify",
+                                      username=settings.mqtt_username, password=settings.mqtt_password)]
+    if settings.smtp_host:
+        out.append(EmailChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender,
+                                username=settings.smtp_username, password=settings.smtp_password,
+                                starttls=settings.smtp_starttls))
+    return out
+
+
+def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
+          extra_channels: list[Channel] | None = None) -> Runtime:
+    """Wire everything from settings. ``clock`` and ``extra_channels`` exist for tests and benchmarks."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    alert_config = load_config(settings.rules_file or DEFAULT_RULES)  # bad rules fail here, at start
     counters = Counters()
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
@@ -96,6 +132,15 @@ def build(settings: Settings, sinks: list[Sink] | None = None) -> Runtime:
         influx, spool, dead_letters, counters, max_points=settings.batch_max_points,
         max_delay_s=settings.batch_max_delay_s, retries=settings.write_retries, fallback_dir=settings.data_dir,
     )
-    sinks = list(sinks or [])
+    alerts = AlertService(sessions, alert_config, clock=clock, metrics=writer.submit_line,
+                          notice_prefix=settings.notice_topic_prefix, notify_prefix=settings.notify_topic_prefix)
+    outbound = channels(settings) + list(extra_channels or [])
+    dispatcher = Dispatcher(sessions, outbound, clock=clock, max_attempts=settings.notify_max_attempts,
+                            base_backoff_s=settings.notify_backoff_s)
+    alert_engine = AlertEngine(sessions, alert_config, alerts, clock=clock, influx=influx,
+                               on_change=dispatcher.wake, tick_s=settings.alert_tick_s)
+    sinks: list[Sink] = [alert_engine.submit]
     listener = MqttListener(mqtt_config(settings), writer.submit, counters, limits=limits(settings), sinks=sinks)
-    return Runtime(settings, counters, engine, sessions, influx, spool, dead_letters, writer, listener, sinks)
+    closers = [c.close for c in outbound if hasattr(c, "close")]
+    return Runtime(settings, counters, engine, sessions, influx, spool, dead_letters, writer, listener,
+                   alert_config, alerts, alert_engine, dispatcher, clock, closers)

@@ -50,6 +50,21 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
 
+    # --- alerts, notifications ---
+    rules_file: Path | None = Field(default=None, description="alert rules YAML; default: the shipped rule set")
+    alert_tick_s: float = Field(default=1.0, gt=0)
+    notice_topic_prefix: str = "community-notices"
+    notify_topic_prefix: str = "community-notify"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "community-monitor@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    webhook_timeout_s: float = 5.0
+    notify_max_attempts: int = Field(default=6, ge=1)
+    notify_backoff_s: float = Field(default=1.0, gt=0)
+
     # --- HTTP ---
     http_host: str = "127.0.0.1"
     http_port: int = 8080

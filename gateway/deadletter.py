@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Integer, LargeBinary, String, func, select
+from sqlalchemy import Integer, LargeBinary, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from community.db import Base
+from community.db import Base, UtcDateTime
 
 MAX_STORED_PAYLOAD = 4096
 MAX_TOPIC = 512
@@ -20,7 +20,7 @@ class DeadLetterRow(Base):
     __tablename__ = "dead_letters"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     topic: Mapped[str] = mapped_column(String(MAX_TOPIC))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     payload_size: Mapped[int] = mapped_column(Integer)

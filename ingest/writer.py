@@ -33,7 +33,9 @@ Ack = Callable[[], None]
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    item: DeviceMessage | DeadLetter
+    """One thing to store: a device message, a dead letter, or a ready line-protocol point (ticket metrics)."""
+
+    item: DeviceMessage | DeadLetter | str
     ack: Ack | None = None
 
 
@@ -82,6 +84,10 @@ class IngestWriter:
 
     def submit(self, envelope: Envelope) -> None:
         self._queue.put(envelope)
+
+    def submit_line(self, point: str) -> None:
+        """A point produced by the service itself (ticket metrics): batched and spooled like readings."""
+        self._queue.put(Envelope(point))
 
     @property
     def queued(self) -> int:
@@ -136,8 +142,10 @@ class IngestWriter:
     def flush(self, batch: list[Envelope]) -> None:
         messages = [e.item for e in batch if isinstance(e.item, DeviceMessage)]
         letters = [e.item for e in batch if isinstance(e.item, DeadLetter)]
+        lines = [to_line(m) for m in messages] + [e.item for e in batch if isinstance(e.item, str)]
+        if lines:
+            self._store_lines(lines)
         if messages:
-            self._store_lines([to_line(m) for m in messages])
             lag = time.time() * 1000 - min(m.received_ms for m in messages)
             self.counters.set(last_write_lag_ms=round(lag, 1))
         if letters:

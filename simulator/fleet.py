@@ -151,7 +151,8 @@ class Fleet:
         return device.topic(self.prefix, Channel.EVENT), payload, False
 
     # --- faults ---
-    def inject(self, fault: str, device_id: str | None = None, *, now_ms: int, kind: Kind | None = None) -> list[Message]:
+    def inject(self, fault: str, device_id: str | None = None, *, now_ms: int,
+               kind: Kind | None = None) -> list[Message]:
         """Start a fault on a device (default: the first device of a kind that has it); returns the messages
         that announce it right away (events, an offline status). Telemetry faults show in later telemetry."""
         device = self.device(device_id) if device_id else self._device_for(fault, kind)
@@ -159,7 +160,8 @@ class Fleet:
         device.faults.add(fault)
         return self._announce(fault, device, now_ms, active=True)
 
-    def clear(self, fault: str, device_id: str | None = None, *, now_ms: int, kind: Kind | None = None) -> list[Message]:
+    def clear(self, fault: str, device_id: str | None = None, *, now_ms: int,
+              kind: Kind | None = None) -> list[Message]:
         device = self.device(device_id) if device_id else self._device_for(fault, kind)
         self._check(fault, device)
         device.faults.discard(fault)

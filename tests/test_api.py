@@ -3,7 +3,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from community.api import create_app
+from community.cli import app_for
 from simulator.fleet import Fleet
 from tests.conftest import wait_for
 
@@ -13,9 +13,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def api(service):
     runtime = service()
-    app = create_app(stats=runtime.stats, influx_ping=runtime.influx.ping, dead_letters=runtime.dead_letters,
-                     operator_token="s3cret-token")
-    return runtime, TestClient(app)
+    return runtime, TestClient(app_for(runtime, "s3cret-token"))
 
 
 def test_health_is_open_and_reports_ok_when_connected(api):
@@ -30,7 +28,8 @@ def test_stats_count_received_written_and_dead_lettered(api, publisher, unique):
     publisher.publish([Fleet(prefix=unique).next_telemetry(int(time.time() * 1000))])
     publisher.publish_raw(f"{unique}/site1/b1/meter/m1/telemetry", b"not json")
     assert wait_for(lambda: runtime.counters.received == 2 and runtime.counters.dead_lettered >= 1)
-    stats = client.get("/stats").json()
+    assert client.get("/stats").status_code == 401
+    stats = client.get("/stats", headers={"Authorization": "Bearer s3cret-token"}).json()
     assert stats["received"] == 2
     assert stats["dead_lettered"] >= 1
     assert {"written", "spooled", "replayed", "last_write_lag_ms", "writer_queue", "spool_points"} <= stats.keys()

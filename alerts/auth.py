@@ -1,0 +1,91 @@
+"""Users, roles and bearer tokens for the HTTP API.
+
+Passwords are stored as PBKDF2-SHA256 hashes; API tokens are random, stored only as their SHA-256, and expire.
+Three roles: engineering ``staff`` (everything), ``technician`` (orders of their sites), ``owner`` (notices of
+their building and unit). The operator token from the settings acts as a staff member named ``operator``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from alerts.models import ApiToken, Role, User
+
+ITERATIONS = 200_000
+
+
+@dataclass(frozen=True)
+class Principal:
+    username: str
+    role: Role
+    person_id: str | None = None
+    sites: tuple[str, ...] = ()
+    site: str | None = None
+    building: str | None = None
+    unit: str | None = None
+
+    def may_work_site(self, site: str) -> bool:
+        if self.role is Role.STAFF:
+            return True
+        return self.role is Role.TECHNICIAN and (not self.sites or site in self.sites)
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, ITERATIONS)
+    return f"pbkdf2_sha256${ITERATIONS}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        _scheme, iterations, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    candidate = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), int(iterations))
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def create_user(session: Session, username: str, password: str, role: Role, *, person_id: str | None = None,
+                sites: list[str] | None = None, site: str | None = None, building: str | None = None,
+                unit: str | None = None) -> User:
+    if len(password) < 8:
+        raise ValueError("password must have at least 8 characters")
+    if role is Role.OWNER and not (site and building):
+        raise ValueError("an owner needs a site and a building (and usually a unit)")
+    user = session.get(User, username) or User(username=username)
+    user.role, user.password_hash, user.person_id = role.value, hash_password(password), person_id
+    user.sites, user.site, user.building, user.unit = list(sites or []), site, building, unit
+    session.add(user)
+    return user
+
+
+def principal(user: User) -> Principal:
+    return Principal(user.username, Role(user.role), user.person_id, tuple(user.sites or ()), user.site,
+                     user.building, user.unit)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, username: str, now: datetime,
+                ttl: timedelta = timedelta(hours=12)) -> tuple[str, datetime]:
+    session.execute(delete(ApiToken).where(ApiToken.expires_at < now))
+    token = secrets.token_urlsafe(32)
+    expires = now + ttl
+    session.add(ApiToken(token_hash=_digest(token), username=username, expires_at=expires))
+    return token, expires
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> User | None:
+    row = session.get(ApiToken, _digest(token))
+    if row is None or row.expires_at < now:
+        return None
+    return session.get(User, row.username)

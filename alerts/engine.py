@@ -1,0 +1,209 @@
+"""The alert engine flow: messages in (from the gateway, never blocking it), signals out to the alert service;
+timers (silence, escalation, flapping holds, analytics) on the same worker so rule memory has one owner.
+
+Threads: ``alert-engine`` (evaluate, apply signals, timers) and ``alert-analytics`` (InfluxDB + pandas, results
+handed back to the engine). Notifications are sent by ``alerts.notify.Dispatcher`` on its own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from alerts import analytics
+from alerts.config import AlertConfig, AnalyticsRule
+from alerts.evaluator import DeviceRef, Evaluator, Signal
+from alerts.models import Alert, Device
+from alerts.service import AlertService
+from gateway.contract import DeviceMessage, MeterTelemetry, StatusPayload
+from gateway.topics import Channel, Kind
+from ingest.influx import InfluxV1Client
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Findings:
+    rule: AnalyticsRule
+    findings: list[analytics.Finding]
+    at_ms: int
+
+
+class AlertEngine:
+    def __init__(self, sessions: sessionmaker, config: AlertConfig, service: AlertService, *,
+                 clock: Callable[[], datetime], influx: InfluxV1Client | None = None,
+                 on_change: Callable[[], None] | None = None, tick_s: float = 1.0,
+                 device_flush_s: float = 2.0) -> None:
+        self.sessions = sessions
+        self.config = config
+        self.service = service
+        self.clock = clock
+        self.influx = influx
+        self.on_change = on_change or (lambda: None)
+        self.tick_s = tick_s
+        self.device_flush_s = device_flush_s
+        self.evaluator = Evaluator(config.rules)
+        self.analytics_rules = [r for r in config.rules if isinstance(r, AnalyticsRule)]
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._dirty: dict[str, dict] = {}
+        self.processed = 0
+        self.signals = 0
+
+    # --- lifecycle ---
+    def start(self) -> None:
+        self.restore()
+        self._threads = [threading.Thread(target=self._run, name="alert-engine", daemon=True)]
+        if self.influx is not None and self.analytics_rules:
+            self._threads.append(threading.Thread(target=self._run_analytics, name="alert-analytics", daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._queue.put(None)
+        for thread in self._threads:
+            thread.join(15)
+        self._flush_devices()
+
+    def submit(self, msg: DeviceMessage) -> None:
+        """The gateway's sink: O(1), never blocks, never raises."""
+        self._queue.put(msg)
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    def restore(self) -> None:
+        """Rebuild rule memory from the database, so a restart neither forgets open faults nor opens them twice."""
+        with self.sessions() as session:
+            devices = session.scalars(select(Device)).all()
+            firing = session.execute(select(Alert.rule_id, Alert.device_id).where(Alert.firing.is_(True))).all()
+        refs = [DeviceRef(d.device_id, d.site, d.building, Kind(d.kind), d.unit, d.medium) for d in devices]
+        last_seen = {d.device_id: int(d.last_seen.timestamp() * 1000) for d in devices}
+        self.evaluator.restore(refs, {(r, d) for r, d in firing}, last_seen)
+
+    # --- worker ---
+    def _run(self) -> None:
+        next_tick = time.monotonic()
+        next_flush = time.monotonic() + self.device_flush_s
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=max(0.0, min(next_tick, next_flush) - time.monotonic()))
+            except queue.Empty:
+                item = None
+            if isinstance(item, DeviceMessage):
+                self._observe(item)
+            elif isinstance(item, _Findings):
+                self._apply_findings(item)
+            now = time.monotonic()
+            if now >= next_tick:
+                self.tick()
+                next_tick = now + self.tick_s
+            if now >= next_flush:
+                self._flush_devices()
+                next_flush = now + self.device_flush_s
+
+    def _observe(self, msg: DeviceMessage) -> None:
+        self.processed += 1
+        self._track_device(msg)
+        for signal in self.evaluator.observe(msg):
+            self._apply(signal)
+
+    def tick(self) -> None:
+        """Timers: silence and count windows, unacknowledged orders, flapping holds."""
+        now = self.clock()
+        for signal in self.evaluator.tick(int(now.timestamp() * 1000)):
+            self._apply(signal)
+        self._retrying(self.service.escalate_due)
+        self._retrying(self.service.resolve_flapping_due)
+        self.on_change()
+
+    def _apply(self, signal: Signal) -> None:
+        self.signals += 1
+        outcome = self._retrying(lambda: self.service.handle(signal))
+        log.info("%s %s on %s -> %s #%s", "fire" if signal.fire else "clear", signal.rule.id,
+                 signal.device.device_id, outcome.action if outcome else "failed",
+                 outcome.work_order_id if outcome else "-")
+        self.on_change()
+
+    def _retrying(self, action: Callable):  # noqa: ANN202
+        """The work-order database may be away for a while: retry with backoff rather than drop a signal."""
+        delay = 0.2
+        while True:
+            try:
+                return action()
+            except Exception:  # noqa: BLE001
+                if self._stop.is_set():
+                    log.exception("giving up on a database action at shutdown")
+                    return None
+                log.exception("database action failed; retrying in %.1f s", delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    # --- device registry (latest state, written in batches) ---
+    def _track_device(self, msg: DeviceMessage) -> None:
+        t, p = msg.topic, msg.payload
+        entry = self._dirty.setdefault(t.device_id, {"device_id": t.device_id, "site": t.site,
+                                                     "building": t.building, "kind": t.kind.value})
+        entry["last_seen"] = msg.received_ms
+        if isinstance(p, StatusPayload):
+            entry["online"] = p.online
+        elif t.channel is Channel.TELEMETRY:
+            entry["online"] = True
+            entry["last_state"] = p.model_dump(exclude={"ts", "seq"}) | {"ts": msg.ts_ms}
+            if isinstance(p, MeterTelemetry):
+                entry["medium"], entry["unit"] = p.medium, p.unit
+
+    def _flush_devices(self) -> None:
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, {}
+        try:
+            with self.sessions.begin() as session:
+                for entry in dirty.values():
+                    device = session.get(Device, entry["device_id"]) or Device(device_id=entry["device_id"])
+                    for key, value in entry.items():
+                        if key == "last_seen":
+                            value = datetime.fromtimestamp(value / 1000, UTC)
+                        setattr(device, key, value)
+                    session.add(device)
+        except Exception:  # noqa: BLE001 - keep the entries for the next flush
+            log.exception("device registry flush failed")
+            for device_id, entry in dirty.items():
+                self._dirty.setdefault(device_id, entry)
+
+    # --- analytics ---
+    def _run_analytics(self) -> None:
+        next_run = {r.id: 0.0 for r in self.analytics_rules}
+        while not self._stop.wait(1.0):
+            for rule in self.analytics_rules:
+                if time.monotonic() >= next_run[rule.id]:
+                    next_run[rule.id] = time.monotonic() + rule.every_s
+                    self.run_analytics(rule)
+
+    def run_analytics(self, rule: AnalyticsRule) -> None:
+        """Query and judge now; the findings are applied on the engine thread."""
+        now = self.clock()
+        try:
+            findings = analytics.run(self.influx, rule, now)
+        except Exception:  # noqa: BLE001 - InfluxDB down: try at the next period
+            log.exception("analytics rule %s failed", rule.id)
+            return
+        self._queue.put(_Findings(rule, findings, int(now.timestamp() * 1000)))
+
+    def _apply_findings(self, item: _Findings) -> None:
+        for f in item.findings:
+            ref = self.evaluator.device(f.device_id) or DeviceRef(f.device_id, f.site, f.building, Kind.METER,
+                                                                  f.unit, f.medium)
+            for signal in self.evaluator.external(item.rule, ref, f.fault, item.at_ms, f.detail):
+                self._apply(signal)

@@ -1,0 +1,205 @@
+"""Rule evaluation over the message stream: pure logic, no I/O.
+
+``observe`` takes each valid ``DeviceMessage`` and returns fire / clear ``Signal``s; ``tick`` returns the signals
+that only the passing of time produces (silence, a count window running out). Whether a signal opens a work order,
+bumps an occurrence or resolves one is decided by ``alerts.service`` against the persisted alert state.
+
+A message whose device time is not newer than the last one seen on the same device and channel is ignored here
+(a redelivery or out-of-order message must not count twice).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from alerts.config import (
+    AbsenceRule,
+    AnalyticsRule,
+    CountRule,
+    DeltaRule,
+    DurationRule,
+    EventRule,
+    OfflineRule,
+    Rule,
+    ThresholdRule,
+)
+from gateway.contract import DeviceMessage, EventPayload, MeterTelemetry, StatusPayload
+from gateway.topics import Channel, Kind
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRef:
+    device_id: str
+    site: str
+    building: str
+    kind: Kind
+    unit: str | None = None
+    medium: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    rule: Rule
+    device: DeviceRef
+    fire: bool
+    at_ms: int
+    detail: str | None = None
+
+
+@dataclass
+class _DeviceMemory:
+    ref: DeviceRef
+    last_seen_ms: int = 0
+    last_ts: dict[Channel, int] = field(default_factory=dict)
+    since: dict[str, int] = field(default_factory=dict)  # duration rules: condition true since
+    previous: dict[str, float] = field(default_factory=dict)  # delta rules: last value
+    window: dict[str, deque[int]] = field(default_factory=dict)  # count rules: matching event times
+
+
+class Evaluator:
+    def __init__(self, rules: list[Rule]) -> None:
+        self.rules = [r for r in rules if not isinstance(r, AnalyticsRule)]
+        self._by_kind: dict[Kind, list[Rule]] = {k: [r for r in self.rules if r.kind is k] for k in Kind}
+        self._devices: dict[str, _DeviceMemory] = {}
+        self._active: set[tuple[str, str]] = set()  # (rule id, device id) currently firing
+
+    # --- state shared with the persisted alerts ---
+    def restore(self, devices: list[DeviceRef], firing: set[tuple[str, str]], last_seen_ms: dict[str, int]) -> None:
+        """Seed memory after a restart from the database (known devices, firing alerts, last contact)."""
+        for ref in devices:
+            self._devices[ref.device_id] = _DeviceMemory(ref, last_seen_ms.get(ref.device_id, 0))
+        self._active = set(firing)
+
+    def is_active(self, rule_id: str, device_id: str) -> bool:
+        return (rule_id, device_id) in self._active
+
+    def device(self, device_id: str) -> DeviceRef | None:
+        memory = self._devices.get(device_id)
+        return memory.ref if memory else None
+
+    # --- stream ---
+    def observe(self, msg: DeviceMessage) -> list[Signal]:
+        memory = self._remember(msg)
+        if memory is None:
+            return []
+        signals: list[Signal] = []
+        for rule in self._by_kind[msg.kind]:
+            if rule.media and memory.ref.medium not in rule.media:
+                continue
+            signal = self._apply(rule, memory, msg)
+            if signal is not None:
+                signals.append(signal)
+        return signals
+
+    def tick(self, now_ms: int) -> list[Signal]:
+        signals = []
+        for memory in self._devices.values():
+            for rule in self._by_kind[memory.ref.kind]:
+                if rule.media and memory.ref.medium not in rule.media:
+                    continue
+                if isinstance(rule, AbsenceRule) and memory.last_seen_ms:
+                    silent_ms = now_ms - memory.last_seen_ms
+                    if silent_ms > rule.after_s * 1000:
+                        signals += self._edge(rule, memory, True, now_ms, f"silent for {silent_ms // 1000} s")
+                elif isinstance(rule, CountRule):
+                    times = memory.window.get(rule.id)
+                    if self.is_active(rule.id, memory.ref.device_id) and (
+                        not times or now_ms - times[-1] > rule.window_s * 1000
+                    ):
+                        signals += self._edge(rule, memory, False, now_ms, "quiet for a whole window")
+        return signals
+
+    def external(self, rule: Rule, ref: DeviceRef, fire: bool, at_ms: int, detail: str | None) -> list[Signal]:
+        """A verdict reached outside the stream (analytics over history), with the same edge semantics."""
+        memory = self._devices.setdefault(ref.device_id, _DeviceMemory(ref))
+        return self._edge(rule, memory, fire, at_ms, detail)
+
+    # --- internals ---
+    def _remember(self, msg: DeviceMessage) -> _DeviceMemory | None:
+        t = msg.topic
+        memory = self._devices.get(t.device_id)
+        payload = msg.payload
+        unit = payload.unit if isinstance(payload, MeterTelemetry) else None
+        medium = payload.medium if isinstance(payload, MeterTelemetry) else None
+        if memory is None:
+            memory = _DeviceMemory(DeviceRef(t.device_id, t.site, t.building, t.kind, unit, medium))
+            self._devices[t.device_id] = memory
+        elif medium and (memory.ref.medium != medium or memory.ref.unit != unit):
+            memory.ref = DeviceRef(t.device_id, t.site, t.building, t.kind, unit, medium)
+        memory.last_seen_ms = max(memory.last_seen_ms, msg.received_ms)
+        if msg.ts_ms <= memory.last_ts.get(t.channel, -1):
+            return None  # redelivered or out of order: already judged
+        memory.last_ts[t.channel] = msg.ts_ms
+        return memory
+
+    def _edge(self, rule: Rule, memory: _DeviceMemory, fire: bool, at_ms: int, detail: str | None) -> list[Signal]:
+        key = (rule.id, memory.ref.device_id)
+        if fire == (key in self._active):
+            return []
+        (self._active.add if fire else self._active.discard)(key)
+        return [Signal(rule, memory.ref, fire, at_ms, detail)]
+
+    def _apply(self, rule: Rule, memory: _DeviceMemory, msg: DeviceMessage) -> Signal | None:
+        p, ts = msg.payload, msg.ts_ms
+        out: list[Signal] = []
+        if isinstance(rule, AbsenceRule):
+            out = self._edge(rule, memory, False, ts, "reporting again")
+        elif isinstance(rule, OfflineRule):
+            if isinstance(p, StatusPayload):
+                out = self._edge(rule, memory, not p.online, ts, "status: online" if p.online else "status: offline")
+            else:
+                out = self._edge(rule, memory, False, ts, "sending data again")
+        elif isinstance(rule, EventRule) and isinstance(p, EventPayload) and p.event in rule.events:
+            key = (rule.id, memory.ref.device_id)
+            if p.active:  # a repeat while firing still goes out: it counts as an occurrence
+                self._active.add(key)
+                out = [Signal(rule, memory.ref, True, ts, p.event)]
+            else:
+                out = self._edge(rule, memory, False, ts, f"{p.event} cleared")
+        elif isinstance(rule, CountRule) and isinstance(p, EventPayload) and p.event == rule.event and p.active:
+            times = memory.window.setdefault(rule.id, deque())
+            times.append(ts)
+            while times and ts - times[0] > rule.window_s * 1000:
+                times.popleft()
+            if len(times) >= rule.count:
+                out = self._edge(rule, memory, True, ts, f"{len(times)} x {rule.event} in {rule.window_s:.0f} s")
+        elif msg.channel is Channel.TELEMETRY:
+            out = self._telemetry_rule(rule, memory, msg)
+        return out[0] if out else None
+
+    def _telemetry_rule(self, rule: Rule, memory: _DeviceMemory, msg: DeviceMessage) -> list[Signal]:
+        ts = msg.ts_ms
+        value = getattr(msg.payload, getattr(rule, "field", ""), None)
+        if value is None:
+            return []
+        if isinstance(rule, ThresholdRule):
+            if rule.above is not None:
+                if value > rule.above:
+                    return self._edge(rule, memory, True, ts, f"{rule.field}={value} > {rule.above}")
+                if value <= rule.clear_at:
+                    return self._edge(rule, memory, False, ts, f"{rule.field}={value}")
+            else:
+                if value < rule.below:
+                    return self._edge(rule, memory, True, ts, f"{rule.field}={value} < {rule.below}")
+                if value >= rule.clear_at:
+                    return self._edge(rule, memory, False, ts, f"{rule.field}={value}")
+            return []
+        if isinstance(rule, DurationRule):
+            if value == rule.equals:
+                since = memory.since.setdefault(rule.id, ts)
+                held_s = (ts - since) / 1000
+                if held_s >= rule.for_s:
+                    return self._edge(rule, memory, True, ts, f"{rule.field}={value} for {held_s:.0f} s")
+                return []
+            memory.since.pop(rule.id, None)
+            return self._edge(rule, memory, False, ts, f"{rule.field}={value}")
+        if isinstance(rule, DeltaRule):
+            previous = memory.previous.get(rule.id)
+            memory.previous[rule.id] = float(value)
+            if previous is None:
+                return []
+            delta = float(value) - previous
+            bad = (rule.below is not None and delta < rule.below) or (rule.above is not None and delta > rule.above)
+            return self._edge(rule, memory, bad, ts, f"{rule.field} changed by {delta:+.3f}")
+        return []
