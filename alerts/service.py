@@ -61,7 +61,8 @@ def device_name(kind: str, device_id: str) -> str:
 class AlertService:
     def __init__(self, sessions: sessionmaker, config: AlertConfig, *, clock: Callable[[], datetime],
                  metrics: MetricSink | None = None, notice_prefix: str = "community-notices",
-                 notify_prefix: str = "community-notify") -> None:
+                 notify_prefix: str = "community-notify",
+                 channels: frozenset[str] = frozenset({"webhook", "email", "mqtt"})) -> None:
         self.sessions = sessions
         self.config = config
         self.router = OnCallRouter(config.oncall)
@@ -69,6 +70,7 @@ class AlertService:
         self.metrics = metrics or (lambda _line: None)
         self.notice_prefix = notice_prefix
         self.notify_prefix = notify_prefix
+        self.channels = channels  # only these get outbox rows (no e-mail rows without an SMTP server)
 
     # ------------------------------------------------------------------ signals
     def handle(self, signal: Signal) -> Outcome:
@@ -298,6 +300,8 @@ class AlertService:
         targets += [("webhook", url) for url in self.config.oncall.office_webhooks]
         targets.append(("mqtt", f"{self.notify_prefix}/{order.site}/work-orders"))
         for channel, recipient in targets:
+            if channel not in self.channels:
+                continue
             session.add(Notification(work_order_id=order.id, channel=channel, recipient=recipient, subject=subject,
                                      body=body, status="pending", attempts=0, created_at=now, next_attempt_at=now))
 

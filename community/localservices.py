@@ -1,4 +1,4 @@
-"""Local Mosquitto and InfluxDB for development, the demo and the tests: installed from Debian when missing,
+"""Local Mosquitto, InfluxDB and PostgreSQL for development, the demo and the tests: installed from Debian when missing,
 started on the project's own ports with their data under a project-local directory, stopped again.
 
 Idempotent: ``up`` leaves a running server alone; ``down`` on a stopped one does nothing. Tests use the same
@@ -7,7 +7,9 @@ class with a temporary directory and free ports.
 
 from __future__ import annotations
 
+import glob
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-APT_PACKAGES = {"mosquitto": "mosquitto", "influxd": "influxdb"}
+APT_PACKAGES = {"mosquitto": "mosquitto", "influxd": "influxdb", "postgres": "postgresql"}
 
 
 class ServiceError(RuntimeError):
@@ -30,6 +32,7 @@ class Ports:
     mqtt: int = 18830
     influx_http: int = 18086
     influx_rpc: int = 18088
+    postgres: int = 15432
 
 
 def free_port() -> int:
@@ -44,7 +47,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def ensure_installed(binaries: tuple[str, ...] = ("mosquitto", "influxd")) -> None:
+def ensure_installed(binaries: tuple[str, ...] = ("mosquitto", "influxd", "postgres")) -> None:
     """apt-get install what is missing (as root, or through sudo)."""
     missing = [b for b in binaries if not _which(b)]
     if not missing:
@@ -61,6 +64,9 @@ def ensure_installed(binaries: tuple[str, ...] = ("mosquitto", "influxd")) -> No
 
 
 def _which(binary: str) -> str | None:
+    if binary == "postgres":  # Debian keeps server binaries per major version, off PATH
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
+        return found[-1] if found else None
     return shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin:/sbin:/bin")
 
 
@@ -111,9 +117,13 @@ class LocalService:
                     raise
                 time.sleep(0.5 * attempt)
 
+    def popen_user(self) -> str | None:
+        """Run the server as this user (PostgreSQL refuses to run as root)."""
+        return None
+
     def _spawn(self, timeout: float) -> None:
         with open(self.logfile, "ab") as log:
-            proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, user=self.popen_user(),
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         self.pidfile.write_text(str(proc.pid))
         deadline = time.monotonic() + timeout
@@ -232,6 +242,68 @@ class InfluxDB(LocalService):
             return False
 
 
+class Postgres(LocalService):
+    """A private PostgreSQL cluster (initdb on first start), trust auth on 127.0.0.1 only: for development and
+    tests, never production. As root it runs as the ``postgres`` system user, so its directory (and every
+    directory above it) must be reachable by that user."""
+
+    name = "postgres"
+    binary = "postgres"
+
+    def __init__(self, root: Path, port: int) -> None:
+        super().__init__(root)
+        self.port = port
+        self.data = self.dir / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def popen_user(self) -> str | None:
+        return "postgres" if os.geteuid() == 0 else None
+
+    def write_config(self) -> None:
+        if (self.data / "PG_VERSION").exists():
+            return
+        user = self.popen_user()
+        if user:
+            account = pwd.getpwnam(user)
+            os.chown(self.dir, account.pw_uid, account.pw_gid)
+        initdb = str(Path(_which("postgres") or "postgres").with_name("initdb"))
+        result = subprocess.run([initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                                 "--no-sync"], user=user, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ServiceError(f"initdb failed: {result.stderr[-1000:]}")
+
+    def command(self) -> list[str]:
+        return [_which("postgres") or "postgres", "-D", str(self.data), "-p", str(self.port), "-k", str(self.dir),
+                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+                "-c", "full_page_writes=off"]
+
+    def ready(self) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
+                                 connect_timeout=1):
+                return True
+        except psycopg.Error:
+            return False
+
+    def stop(self, timeout: float = 15.0, sig: int = signal.SIGINT) -> None:  # SIGINT = fast shutdown
+        super().stop(timeout, sig)
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create (or recreate) a database; returns its SQLAlchemy URL."""
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
+                             autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+
 class LocalStack:
     """The servers the service needs, side by side under one directory."""
 
@@ -240,10 +312,11 @@ class LocalStack:
         self.ports = ports
         self.mosquitto = Mosquitto(root, ports.mqtt)
         self.influxdb = InfluxDB(root, ports.influx_http, ports.influx_rpc)
+        self.postgres = Postgres(root, ports.postgres)
 
     @property
     def services(self) -> list[LocalService]:
-        return [self.mosquitto, self.influxdb]
+        return [self.mosquitto, self.influxdb, self.postgres]
 
     def up(self) -> None:
         ensure_installed(tuple(s.binary for s in self.services))

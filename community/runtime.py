@@ -132,9 +132,10 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
         influx, spool, dead_letters, counters, max_points=settings.batch_max_points,
         max_delay_s=settings.batch_max_delay_s, retries=settings.write_retries, fallback_dir=settings.data_dir,
     )
-    alerts = AlertService(sessions, alert_config, clock=clock, metrics=writer.submit_line,
-                          notice_prefix=settings.notice_topic_prefix, notify_prefix=settings.notify_topic_prefix)
     outbound = channels(settings) + list(extra_channels or [])
+    alerts = AlertService(sessions, alert_config, clock=clock, metrics=writer.submit_line,
+                          notice_prefix=settings.notice_topic_prefix, notify_prefix=settings.notify_topic_prefix,
+                          channels=frozenset(c.name for c in outbound))
     dispatcher = Dispatcher(sessions, outbound, clock=clock, max_attempts=settings.notify_max_attempts,
                             base_backoff_s=settings.notify_backoff_s)
     alert_engine = AlertEngine(sessions, alert_config, alerts, clock=clock, influx=influx,

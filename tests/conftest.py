@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from community.db import make_engine, migrate
 from community.localservices import LocalStack, Ports, free_port
 from community.runtime import Runtime, build
 from community.settings import Settings
@@ -28,12 +31,32 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: flo
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    root = tmp_path_factory.mktemp("servers")
-    local = LocalStack(root, Ports(mqtt=free_port(), influx_http=free_port(), influx_rpc=free_port()))
+def stack() -> Iterator[LocalStack]:
+    # not under pytest's tmp dir: that is private to root, and PostgreSQL runs as the postgres user
+    root = Path(tempfile.mkdtemp(prefix="community-test-servers-"))
+    root.chmod(0o755)
+    local = LocalStack(root, Ports(mqtt=free_port(), influx_http=free_port(), influx_rpc=free_port(),
+                                   postgres=free_port()))
     local.up()
     yield local
     local.down()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_template(stack: LocalStack) -> str:
+    """A migrated database that each test's database is copied from (fast, and tests never share rows)."""
+    url = stack.postgres.create_database("community_template")
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    return "community_template"
+
+
+@pytest.fixture
+def pg_url(stack: LocalStack, pg_template: str, unique: str) -> str:
+    """A fresh PostgreSQL database for this test, already migrated."""
+    return stack.postgres.create_database(f"db_{unique}", template=pg_template)
 
 
 @pytest.fixture
@@ -57,8 +80,9 @@ def service(stack: LocalStack, unique: str, tmp_path: Path) -> Iterator[Callable
     """Factory: build and start the service against the session servers; stopped after the test."""
     started: list[Runtime] = []
 
-    def make(**overrides: object) -> Runtime:
-        runtime = build(settings_for(stack, unique, tmp_path / "data", **overrides))
+    def make(clock=None, **overrides: object) -> Runtime:  # noqa: ANN001
+        extra = {"clock": clock} if clock else {}
+        runtime = build(settings_for(stack, unique, tmp_path / "data", **overrides), **extra)
         runtime.start()
         assert runtime.listener.wait_connected(10), "service did not connect and subscribe"
         started.append(runtime)

@@ -1,0 +1,111 @@
+import json
+
+from alerts.config import load_config
+from alerts.evaluator import Evaluator
+from gateway.contract import decode
+
+NOW = 1_795_000_000_000
+RULES = load_config().rules
+
+
+def msg(tail: str, payload: dict, received: int | None = None):
+    raw = json.dumps(payload).encode()
+    return decode(f"community/site1/b1/{tail}", raw, prefix="community", now_ms=received or payload.get("ts", NOW))
+
+
+def elevator(ts: int, **changes) -> dict:
+    base = {"ts": ts, "seq": ts - NOW, "running": True, "floor": 3, "direction": "up", "speed_mps": 1.5,
+            "door": "closed", "load_pct": 40, "leveled": False}
+    return base | changes
+
+
+def fired(signals) -> list[tuple[str, bool]]:
+    return [(s.rule.id, s.fire) for s in signals]
+
+
+def test_event_fires_repeats_count_and_inactive_event_clears():
+    ev = Evaluator(RULES)
+    trapped = {"event": "passengers_trapped", "seq": 1}
+    assert fired(ev.observe(msg("elevator/el1/event", {"ts": NOW, **trapped}))) == [("elevator_trapped", True)]
+    assert fired(ev.observe(msg("elevator/el1/event", {"ts": NOW + 1, **trapped}))) == [("elevator_trapped", True)]
+    cleared = msg("elevator/el1/event", {"ts": NOW + 2, **trapped, "active": False})
+    assert fired(ev.observe(cleared)) == [("elevator_trapped", False)]
+
+
+def test_redelivered_or_older_message_is_not_judged_twice():
+    ev = Evaluator(RULES)
+    first = msg("elevator/el1/event", {"ts": NOW, "seq": 1, "event": "passengers_trapped"})
+    assert len(ev.observe(first)) == 1
+    assert ev.observe(first) == []  # same message again (QoS 1 redelivery)
+    older = msg("elevator/el1/event", {"ts": NOW - 5, "seq": 0, "event": "passengers_trapped"})
+    assert ev.observe(older) == []
+
+
+def test_threshold_has_hysteresis():
+    ev = Evaluator(RULES)
+    speeds = [1.5, 2.3, 2.1, 2.3, 1.9, 2.1]
+    out = [fired(ev.observe(msg("elevator/el1/telemetry", elevator(NOW + i, speed_mps=v))))
+           for i, v in enumerate(speeds)]
+    assert out == [[], [("elevator_overspeed_measured", True)], [], [], [("elevator_overspeed_measured", False)], []]
+
+
+def test_duration_rule_fires_after_door_open_for_120_seconds_of_device_time():
+    ev = Evaluator(RULES)
+
+    def door(ts_s: int, state: str):
+        return ev.observe(msg("access/d1/telemetry", {"ts": NOW + ts_s * 1000, "seq": ts_s, "door": state,
+                                                      "locked": state == "closed"}))
+
+    assert door(0, "open") == [] and door(60, "open") == []
+    assert fired(door(121, "open")) == [("access_door_open_long", True)]
+    assert door(150, "open") == []
+    assert fired(door(160, "closed")) == [("access_door_open_long", False)]
+
+
+def test_count_rule_fires_on_fifth_denial_within_a_minute_and_clears_after_a_quiet_window():
+    ev = Evaluator(RULES)
+    out = []
+    for i in range(5):
+        out += ev.observe(msg("access/d1/event", {"ts": NOW + i * 10_000, "seq": i, "event": "access_denied"}))
+    assert fired(out) == [("access_denied_burst", True)]
+    assert ev.tick(NOW + 50_000) == []
+    assert fired(ev.tick(NOW + 40_000 + 61_000)) == [("access_denied_burst", False)]
+
+
+def test_four_denials_spread_over_more_than_a_minute_do_not_fire():
+    ev = Evaluator(RULES)
+    out = []
+    for i in range(6):
+        out += ev.observe(msg("access/d1/event", {"ts": NOW + i * 20_000, "seq": i, "event": "access_denied"}))
+    assert out == []
+
+
+def test_absence_fires_when_silent_and_clears_on_next_message():
+    ev = Evaluator(RULES)
+    ev.observe(msg("elevator/el1/telemetry", elevator(NOW), received=NOW))
+    assert ev.tick(NOW + 299_000) == []
+    assert fired(ev.tick(NOW + 301_000)) == [("elevator_silent", True)]
+    assert ev.tick(NOW + 400_000) == []  # no repeats while it stays silent
+    back = ev.observe(msg("elevator/el1/telemetry", elevator(NOW + 400_000), received=NOW + 400_000))
+    assert ("elevator_silent", False) in fired(back)
+
+
+def test_offline_status_fires_and_online_clears():
+    ev = Evaluator(RULES)
+    assert fired(ev.observe(msg("meter/m1/status", {"online": False}, received=NOW))) == [("meter_offline", True)]
+    assert fired(ev.observe(msg("meter/m1/status", {"online": True}, received=NOW + 1))) == [("meter_offline", False)]
+
+
+def test_meter_register_backwards_and_jump_are_deltas_and_media_filters_apply():
+    ev = Evaluator(RULES)
+
+    def meter(i: int, reading: float, medium: str = "water", flow: float = 0.1):
+        return fired(ev.observe(msg(f"meter/m-{medium}/telemetry", {
+            "ts": NOW + i, "seq": i, "medium": medium, "unit": "0101", "reading": reading, "flow": flow})))
+
+    assert meter(0, 100.0) == []
+    assert meter(1, 99.0) == [("meter_reading_backwards", True)]
+    assert meter(2, 99.5) == [("meter_reading_backwards", False)]
+    assert meter(3, 5000.0) == [("meter_reading_jump", True)]
+    assert meter(4, 10.0, medium="electricity", flow=-3.0) == []  # reverse-flow threshold is for water/gas/heat
+    assert ("meter_reverse_flow_measured", True) in meter(5, 5000.1, flow=-0.5)
