@@ -1,0 +1,146 @@
+"""SLA escalation with a controllable clock, flapping suppression, analytics over InfluxDB history."""
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from alerts.models import Notification, WorkOrder, WorkOrderEvent
+from simulator.fleet import Fleet
+from tests.alerts.conftest import FakeClock
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def latest(runtime, order_id: int) -> WorkOrder:
+    with runtime.sessions() as session:
+        return session.get(WorkOrder, order_id)
+
+
+def actions(runtime, order_id: int) -> list[str]:
+    with runtime.sessions() as session:
+        return list(session.scalars(select(WorkOrderEvent.action).where(WorkOrderEvent.work_order_id == order_id)
+                                    .order_by(WorkOrderEvent.id)))
+
+
+def first_order(runtime) -> WorkOrder:
+    assert wait_for(lambda: _orders(runtime), 20), runtime.stats()
+    return _orders(runtime)[0]
+
+
+def _orders(runtime) -> list[WorkOrder]:
+    with runtime.sessions() as session:
+        return list(session.scalars(select(WorkOrder).order_by(WorkOrder.id)))
+
+
+def test_unacknowledged_order_escalates_level_by_level_when_the_timer_runs_out(alert_service, publisher, unique,
+                                                                               webhook):
+    clock = FakeClock()
+    runtime = alert_service(clock=clock)
+    fleet = Fleet(seed=7, prefix=unique)
+    publisher.publish(fleet.inject("passengers_trapped", "s1b1-el1", now_ms=int(time.time() * 1000)))
+    order = first_order(runtime)
+    first = order.assignee
+    clock.advance(seconds=299)
+    time.sleep(0.6)  # several engine ticks: nothing is due yet
+    assert latest(runtime, order.id).escalation_level == 0
+
+    clock.advance(seconds=2)  # 5 min acknowledge timer ran out
+    assert wait_for(lambda: latest(runtime, order.id).escalation_level == 1)
+    now = latest(runtime, order.id)
+    assert now.assignee == "sun.lead"
+    assert now.ack_due_at == clock.now + timedelta(seconds=300)  # a fresh timer for the new level
+    assert wait_for(lambda: any(b["path"] == "/people/sun.lead" for b in webhook.bodies))
+    escalation_hook = next(b for b in webhook.bodies if b["path"] == "/people/sun.lead")
+    assert escalation_hook["event"] == "escalated to level 2"
+
+    clock.advance(seconds=301)
+    assert wait_for(lambda: latest(runtime, order.id).assignee == "zhou.manager")
+    clock.advance(seconds=301)
+    assert wait_for(lambda: "escalation_exhausted" in actions(runtime, order.id))
+    assert actions(runtime, order.id)[:4] == ["created", "assigned", "escalated", "escalated"]
+    assert first in ("wang.tech", "li.tech")
+
+
+def test_acknowledged_order_does_not_escalate(alert_service, publisher, unique):
+    clock = FakeClock()
+    runtime = alert_service(clock=clock)
+    fleet = Fleet(seed=8, prefix=unique)
+    publisher.publish(fleet.inject("door_forced_open", "s1b1-door1", now_ms=int(time.time() * 1000)))
+    order = first_order(runtime)
+    runtime.alerts.transition(order.id, "acknowledge", "zhao")
+    clock.advance(hours=2)
+    time.sleep(0.6)
+    assert latest(runtime, order.id).escalation_level == 0
+
+
+def test_flapping_fault_keeps_one_order_and_resolves_only_after_staying_clear(alert_service, publisher, unique):
+    clock = FakeClock()
+    runtime = alert_service(clock=clock)
+    fleet = Fleet(seed=9, prefix=unique)
+    device = "s1b1-door1"
+    for _ in range(4):  # fire/clear 4 times: the 5th change in the window marks the alert as flapping
+        publisher.publish(fleet.inject("door_forced_open", device, now_ms=int(time.time() * 1000)))
+        publisher.publish(fleet.clear("door_forced_open", device, now_ms=int(time.time() * 1000)))
+        time.sleep(0.3)
+    assert wait_for(lambda: len(_orders(runtime)) == 3 and actions(runtime, _orders(runtime)[-1].id).count(
+        "fault_cleared") == 2), [(o.id, o.status, actions(runtime, o.id)) for o in _orders(runtime)]
+    first, second, held = _orders(runtime)
+    assert (first.status, second.status) == ("resolved", "resolved")  # before flapping was recognised
+    held = latest(runtime, held.id)
+    assert held.status == "open" and held.occurrences == 2  # the 4th cycle joined the held order
+    clock.advance(seconds=601)
+    assert wait_for(lambda: latest(runtime, held.id).status == "resolved")
+
+
+def test_night_flow_leak_is_found_in_influxdb_history(alert_service, unique, influx):
+    runtime = alert_service(clock=FakeClock())
+    rule = runtime.alert_config.rule("water_night_leak")
+    now = datetime.now(UTC)
+    local_tz = now.astimezone().tzinfo
+    night = datetime.now(local_tz).replace(hour=1, minute=0, second=0, microsecond=0)
+    if night > datetime.now(local_tz):
+        night -= timedelta(days=1)
+    lines = []
+    for minute in range(0, 240, 10):
+        ts = int((night + timedelta(minutes=minute)).timestamp() * 1000)
+        leak_flow = 0.04 + (minute % 3) * 0.01  # never zero: a leak
+        ok_flow = 0.0 if minute % 30 == 0 else 0.2  # drops to zero now and then: someone used water
+        lines.append(f"meter,site=site1,building=b1,device=m-leak,medium=water,unit=0101 flow={leak_flow} {ts}")
+        lines.append(f"meter,site=site1,building=b1,device=m-ok,medium=water,unit=0102 flow={ok_flow} {ts}")
+        lines.append(f"meter,site=site1,building=b1,device=m-power,medium=electricity,unit=0101 flow=0.5 {ts}")
+    influx.write_lines(lines)
+    runtime.alert_engine.clock = lambda: datetime.now(UTC)
+    runtime.alert_engine.run_analytics(rule)
+    assert wait_for(lambda: _orders(runtime))
+    time.sleep(0.3)
+    found = _orders(runtime)
+    assert [(o.rule_id, o.device_id, o.unit) for o in found] == [("water_night_leak", "m-leak", "0101")]
+    with runtime.sessions() as session:
+        assert session.scalars(select(Notification)).first() is not None
+
+
+def test_consumption_anomaly_and_zero_consumption_from_daily_history(alert_service, unique, influx):
+    from alerts.analytics import consumption_anomaly, zero_consumption
+
+    runtime = alert_service()
+    now = datetime.now(UTC)
+    lines = []
+    for day in range(15, 0, -1):
+        start = now - timedelta(days=day)
+        for hour in (2, 14):
+            ts = int((start.replace(hour=hour, minute=0, second=0, microsecond=0)).timestamp() * 1000)
+            normal = 100 + (15 - day) * 1.0 + (0.5 if hour == 14 else 0)
+            spike = 100 + (15 - day) * 1.0 + (40 if day == 1 and hour == 14 else (0.5 if hour == 14 else 0))
+            lines.append(f"meter,site=s,building=b,device=steady,medium=water,unit=1 reading={normal} {ts}")
+            lines.append(f"meter,site=s,building=b,device=spiky,medium=water,unit=2 reading={spike} {ts}")
+            lines.append(f"meter,site=s,building=b,device=stuck,medium=water,unit=3 reading=55.5 {ts}")
+    influx.write_lines(lines)
+    anomaly = {f.device_id: f.fault for f in consumption_anomaly(
+        influx, runtime.alert_config.rule("meter_consumption_anomaly"), now)}
+    assert anomaly["spiky"] is True and anomaly["steady"] is False
+    zero_rule = runtime.alert_config.rule("meter_zero_consumption").model_copy(update={"baseline_days": 14})
+    zero = {f.device_id: f.fault for f in zero_consumption(influx, zero_rule, now)}
+    assert zero == {"steady": False, "spiky": False, "stuck": True}
