@@ -155,7 +155,7 @@ class AlertEngine:
         t, p = msg.topic, msg.payload
         entry = self._dirty.setdefault(t.device_id, {"device_id": t.device_id, "site": t.site,
                                                      "building": t.building, "kind": t.kind.value})
-        entry["last_seen"] = msg.received_ms
+        entry["last_seen"] = datetime.fromtimestamp(msg.received_ms / 1000, UTC)
         if isinstance(p, StatusPayload):
             entry["online"] = p.online
         elif t.channel is Channel.TELEMETRY:
@@ -165,18 +165,14 @@ class AlertEngine:
                 entry["medium"], entry["unit"] = p.medium, p.unit
 
     def _flush_devices(self) -> None:
+        """One multi-row upsert for every device heard from since the last flush."""
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
         try:
             with self.sessions.begin() as session:
-                for entry in dirty.values():
-                    device = session.get(Device, entry["device_id"]) or Device(device_id=entry["device_id"])
-                    for key, value in entry.items():
-                        if key == "last_seen":
-                            value = datetime.fromtimestamp(value / 1000, UTC)
-                        setattr(device, key, value)
-                    session.add(device)
+                for columns, rows in _group_by_columns(dirty.values()).items():
+                    session.execute(_upsert(session.bind.dialect.name, columns), rows)
         except Exception:  # noqa: BLE001 - keep the entries for the next flush
             log.exception("device registry flush failed")
             for device_id, entry in dirty.items():
@@ -207,3 +203,21 @@ class AlertEngine:
                                                                   f.unit, f.medium)
             for signal in self.evaluator.external(item.rule, ref, f.fault, item.at_ms, f.detail):
                 self._apply(signal)
+
+
+def _group_by_columns(entries) -> dict[tuple[str, ...], list[dict]]:  # noqa: ANN001
+    """Rows that set the same columns go in one statement (a status message sets no ``last_state``)."""
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for entry in entries:
+        groups.setdefault(tuple(sorted(entry)), []).append(entry)
+    return groups
+
+
+def _upsert(dialect: str, columns: tuple[str, ...]):  # noqa: ANN202 - an Insert statement
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(Device)
+    updates = {c: statement.excluded[c] for c in columns if c != "device_id"}
+    return statement.on_conflict_do_update(index_elements=["device_id"], set_=updates)

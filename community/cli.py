@@ -201,9 +201,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings()
     stack = _local_stack(settings, Path("var/services"))
-    print("starting local Mosquitto and InfluxDB ...", flush=True)
+    print("starting local Mosquitto, InfluxDB and PostgreSQL ...", flush=True)
     stack.up()
+    if not settings.database_url:
+        settings = settings.model_copy(update={"database_url": stack.postgres.create_database(
+            "community", recreate=False)})
     runtime, server, token = _start_service(settings)
+    _demo_users(runtime)
     threading.Thread(target=server.run, name="http", daemon=True).start()
     fleet = Fleet(seed=args.seed, prefix=settings.mqtt_topic_prefix)
     publisher = Publisher(settings.mqtt_host, settings.mqtt_port, client_id="community-demo-simulator")
@@ -214,13 +218,17 @@ demo running: {len(fleet.devices)} simulated devices at {args.rate} messages/s
   health       {base}/healthz
   counters     {base}/stats
   API docs     {base}/docs
+  API as staff curl -H 'Authorization: Bearer {token}' {base}/work-orders
+  log in       curl -d username=owner.b1 -d password=demo-owner {base}/auth/token   (demo users: {DEMO_USERS})
   dead letters curl -H 'Authorization: Bearer {token}' {base}/dead-letters
   InfluxDB     curl -G {settings.influx_url}/query --data-urlencode db={settings.influx_db} \\
                  --data-urlencode 'q=SELECT count(*) FROM elevator, access, meter'
 Ctrl-C stops the demo (the local servers keep running: `community services down`).
 """, flush=True)
-    faults = [ScheduledFault(10, "passengers_trapped", clear_after_s=60), ScheduledFault(20, "door_forced_open"),
-              ScheduledFault(30, "night_leak")]
+    faults = [ScheduledFault(10, "passengers_trapped", "s1b1-el1", clear_after_s=60),
+              ScheduledFault(20, "door_forced_open", "s1b2-door1", clear_after_s=30),
+              ScheduledFault(30, "continuous_flow", "s1b1-m1", clear_after_s=60),
+              ScheduledFault(40, "denied_burst", "s1b1-door2")]
     stop = _stop_on_signal()
     publisher.publish_raw(f"{settings.mqtt_topic_prefix}/site1/b1/elevator/bad/telemetry", b"{not json")
     try:
@@ -235,8 +243,22 @@ Ctrl-C stops the demo (the local servers keep running: `community services down`
     return 0
 
 
+DEMO_USERS = "owner.b1/demo-owner, tech.wang/demo-technician, staff.sun/demo-staff"
+
+
+def _demo_users(runtime) -> None:  # noqa: ANN001
+    """Local demo only: fixed, printed passwords (never used outside `community demo`)."""
+    from alerts.auth import create_user
+    from alerts.models import Role
+
+    with runtime.sessions.begin() as session:
+        create_user(session, "owner.b1", "demo-owner", Role.OWNER, site="site1", building="b1", unit="0101")
+        create_user(session, "tech.wang", "demo-technician", Role.TECHNICIAN, person_id="wang.tech")
+        create_user(session, "staff.sun", "demo-staff", Role.STAFF, person_id="sun.lead")
+
+
 def _demo_line(stats: dict) -> str:
-    keys = ("received", "written", "spooled", "dead_lettered", "last_write_lag_ms", "spool_points")
+    keys = ("received", "written", "spooled", "dead_lettered", "alert_signals", "notifications_sent")
     return "  " + "  ".join(f"{k}={stats[k]}" for k in keys)
 
 

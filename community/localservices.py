@@ -293,14 +293,17 @@ class Postgres(LocalService):
     def stop(self, timeout: float = 15.0, sig: int = signal.SIGINT) -> None:  # SIGINT = fast shutdown
         super().stop(timeout, sig)
 
-    def create_database(self, name: str, template: str | None = None) -> str:
-        """Create (or recreate) a database; returns its SQLAlchemy URL."""
+    def create_database(self, name: str, template: str | None = None, *, recreate: bool = True) -> str:
+        """Create a database (dropping an old one unless ``recreate`` is false); returns its SQLAlchemy URL."""
         import psycopg
 
         with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
                              autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if exists and recreate:
+                conn.execute(f'DROP DATABASE "{name}"')
+            if not exists or recreate:
+                conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         return self.url.rsplit("/", 1)[0] + f"/{name}"
 
 
