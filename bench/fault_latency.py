@@ -119,7 +119,8 @@ def measure(stack: LocalStack, root: Path, rate: float, faults: int, interval_s:
     runtime.stop()
     hook.server.shutdown()
     to_order = [committed[d] - published[d] for d in published if d in committed]
-    to_notify = [hook.arrivals[orders[d]] - published[d] for d in published if d in orders and orders[d] in hook.arrivals]
+    to_notify = [hook.arrivals[orders[d]] - published[d]
+                 for d in published if d in orders and orders[d] in hook.arrivals]
     print(f"background {rate:,.0f} msg/s ({received:,} messages received during the run), {faults} faults:")
     print(f"  publish -> work order committed   {percentiles(to_order)}")
     print(f"  publish -> webhook notification   {percentiles(to_notify)}")
