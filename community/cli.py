@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("faults", help="list injectable simulator faults per device kind")
 
+    boards = sub.add_parser("dashboards", help="Grafana dashboards as code")
+    boards.add_argument("action", choices=["build", "push"])
+    boards.add_argument("--url", default="http://127.0.0.1:3000", help="push: Grafana URL")
+    boards.add_argument("--token", default=None, help="push: service-account token (or GRAFANA_TOKEN)")
+
     rules = sub.add_parser("rules", help="check a rules file and list its rules")
     rules.add_argument("file", type=Path, nargs="?", default=None)
 
@@ -61,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {
         "run": cmd_run, "simulate": cmd_simulate, "services": cmd_services, "demo": cmd_demo,
         "dead-letters": cmd_dead_letters, "faults": cmd_faults, "rules": cmd_rules, "add-user": cmd_add_user,
+        "dashboards": cmd_dashboards,
     }[args.command]
     return handler(args) or 0
 
@@ -283,6 +289,24 @@ def cmd_faults(args: argparse.Namespace) -> int:
 
     for kind, names in fault_catalogue().items():
         print(f"{kind}: {', '.join(names)}")
+    return 0
+
+
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    import os
+
+    from dashboards.build import push, write_all
+
+    if args.action == "build":
+        for path in write_all():
+            print(f"wrote {path}")
+        return 0
+    token = args.token or os.environ.get("GRAFANA_TOKEN")
+    if not token:
+        print("error: push needs --token or GRAFANA_TOKEN (a Grafana service-account token)", file=sys.stderr)
+        return 2
+    for uid in push(args.url, token):
+        print(f"pushed {uid} to {args.url}")
     return 0
 
 

@@ -8,7 +8,6 @@ same seed and the same clock readings, a fleet produces the same messages.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from gateway.contract import AccessEvent, ElevatorEvent, MeterEvent
@@ -127,9 +126,9 @@ class Fleet:
                 return self.telemetry(device, now_ms)
         return None
 
-    def telemetry_stream(self, now_ms: int) -> Iterator[Message]:
-        while (message := self.next_telemetry(now_ms)) is not None:
-            yield message
+    def round(self, now_ms: int) -> list[Message]:
+        """One telemetry message from every device that is not silent."""
+        return [self.telemetry(d, now_ms) for d in self.devices if not d.silent]
 
     def telemetry(self, device: SimDevice, now_ms: int) -> Message:
         payload = {"ts": device.stamp(now_ms), "seq": device.next_seq(Channel.TELEMETRY)}

@@ -18,6 +18,8 @@ from community.settings import Settings
 from ingest.influx import InfluxConfig, InfluxV1Client
 from simulator.publisher import Publisher
 
+pytest_plugins = ["tests.alert_fixtures"]  # alert-engine fixtures (webhook, SMTP, users) for every folder
+
 _ids = itertools.count(1)
 
 

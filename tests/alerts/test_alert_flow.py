@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from alerts.models import Notification, WorkOrder
 from simulator.fleet import Fleet
-from tests.alerts.conftest import OPERATOR, TopicWatcher, add_people, api, login
+from tests.alert_fixtures import OPERATOR, TopicWatcher, add_people, api, login
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from simulator.fleet import Fleet
-from tests.alerts.conftest import OPERATOR, FakeClock, add_people, api, login
+from tests.alert_fixtures import OPERATOR, FakeClock, add_people, api, login
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from alerts.models import Notification, WorkOrder, WorkOrderEvent
 from simulator.fleet import Fleet
-from tests.alerts.conftest import FakeClock
+from tests.alert_fixtures import FakeClock
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,179 @@
+"""The dashboards: facility health next to ticket metrics, with a red / yellow / green KPI row.
+
+Every panel's query runs against the real InfluxDB / PostgreSQL in the tests (tests/dashboards). KPI targets
+come from the seed plans: facility intact rate >= 98 %, fault repair rate >= 92 %, emergencies answered within
+the 30-minute response circle.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard
+
+from dashboards.panels import bars, count_thresholds, grid, kpi, series, single, site_variables
+from dashboards.queries import INFLUX_FILTER as IF
+from dashboards.queries import SQL
+from dashboards.queries import SQL_FILTER as SF
+from dashboards.queries import InfluxQL
+
+OPEN = "status IN ('open', 'acknowledged', 'in_progress')"
+URGENT = "priority IN ('life_safety', 'outage')"
+
+TARGET_INTACT = 98.0
+TARGET_REPAIR = 92.0
+TARGET_RESPONSE = 100.0
+
+
+def _board(uid: str, title: str, tags: list[str]) -> dashboard.Dashboard:
+    board = (dashboard.Dashboard(title).uid(uid).tags(["community", *tags]).time("now-24h", "now")
+             .refresh("1m").timezone("browser").editable())
+    for variable in site_variables():
+        board = board.with_variable(variable)
+    return board
+
+
+def kpi_row(board: dashboard.Dashboard) -> dashboard.Dashboard:
+    return (
+        board.with_row(dashboard.Row("Key performance indicators (red / yellow / green)"))
+        .with_panel(kpi("Facility intact rate", SQL(
+            "SELECT 100.0 * count(*) FILTER (WHERE d.online IS NOT FALSE AND NOT EXISTS ("
+            "SELECT 1 FROM alerts a WHERE a.device_id = d.device_id AND a.firing)) / NULLIF(count(*), 0) "
+            f"AS \"intact %\" FROM devices d WHERE d.{SF.replace(' AND building', ' AND d.building')}"),
+            TARGET_INTACT, "Devices online and without a firing fault; target 98 %"))
+        .with_panel(kpi("Fault repair rate", SQL(
+            "SELECT 100.0 * count(*) FILTER (WHERE resolved_at IS NOT NULL) / NULLIF(count(*), 0) AS \"repaired %\" "
+            f"FROM work_orders WHERE $__timeFilter(created_at) AND {SF}"),
+            TARGET_REPAIR, "Work orders opened in the range that are resolved; target 92 %"))
+        .with_panel(kpi("Emergency response within 30 min", SQL(
+            "SELECT 100.0 * count(*) FILTER (WHERE started_at IS NOT NULL AND started_at <= created_at + "
+            "interval '30 minutes') / NULLIF(count(*), 0) AS \"within 30 min %\" "
+            f"FROM work_orders WHERE {URGENT} AND $__timeFilter(created_at) AND {SF}"),
+            TARGET_RESPONSE, "Life-safety and outage orders where a technician started work within 30 minutes"))
+        .with_panel(kpi("SLA compliance (resolve)", SQL(
+            "SELECT 100.0 * count(*) FILTER (WHERE resolved_at <= resolve_due_at) / NULLIF(count(*), 0) "
+            f"AS \"within SLA %\" FROM work_orders WHERE resolved_at IS NOT NULL AND $__timeFilter(created_at) "
+            f"AND {SF}"),
+            95.0, "Resolved orders resolved before their resolve timer ran out"))
+    )
+
+
+def overview() -> dashboard.Dashboard:
+    board = kpi_row(_board("community-overview", "Community: facility health and work orders", ["overview"]))
+    return (
+        board.with_row(dashboard.Row("Facility health"))
+        .with_panel(single("Devices online", SQL(
+            f"SELECT count(*) FILTER (WHERE online IS NOT FALSE) AS online FROM devices WHERE {SF}")))
+        .with_panel(single("Devices offline", SQL(
+            f"SELECT count(*) FILTER (WHERE online IS FALSE) AS offline FROM devices WHERE {SF}"),
+            thresholds=count_thresholds()))
+        .with_panel(single("Firing alerts", SQL(
+            f"SELECT count(*) AS firing FROM alerts WHERE firing AND {SF}"), thresholds=count_thresholds()))
+        .with_panel(grid("Open faults by kind and building", SQL(
+            f"SELECT kind, building, count(*) AS open FROM work_orders WHERE {OPEN} AND {SF} "
+            "GROUP BY kind, building ORDER BY open DESC")))
+        .with_panel(series("Telemetry messages", InfluxQL(
+            f"SELECT count(\"seq\") FROM \"elevator\", \"access\", \"meter\" WHERE $timeFilter AND {IF} "
+            "GROUP BY time($__interval) fill(0)"), description="Readings stored per interval, by device kind"))
+        .with_panel(series("Device events", InfluxQL(
+            f"SELECT count(\"seq\") FROM \"device_event\" WHERE \"active\" = true AND $timeFilter AND {IF} "
+            "GROUP BY time($__interval), \"kind\" fill(0)")))
+        .with_row(dashboard.Row("Work orders"))
+        .with_panel(bars("Open work orders by priority", SQL(
+            f"SELECT priority, count(*) AS open FROM work_orders WHERE {OPEN} AND {SF} GROUP BY priority "
+            "ORDER BY priority"), span=12))
+    )
+
+
+def elevators() -> dashboard.Dashboard:
+    availability = (
+        "SELECT d.device_id AS elevator, d.building, 100 - 100 * COALESCE(sum(GREATEST(0, EXTRACT(EPOCH FROM "
+        "(LEAST(COALESCE(w.resolved_at, $__timeTo()), $__timeTo()) - GREATEST(w.created_at, $__timeFrom()))))), 0)"
+        " / EXTRACT(EPOCH FROM ($__timeTo() - $__timeFrom())) AS \"availability %\" "
+        "FROM devices d LEFT JOIN work_orders w ON w.device_id = d.device_id AND w.priority IN "
+        "('life_safety', 'outage') AND w.created_at <= $__timeTo() "
+        "AND COALESCE(w.resolved_at, $__timeTo()) >= $__timeFrom() "
+        f"WHERE d.kind = 'elevator' AND d.{SF.replace(' AND building', ' AND d.building')} "
+        "GROUP BY d.device_id, d.building ORDER BY 3"
+    )
+    return (
+        _board("community-elevators", "Elevators", ["elevator"])
+        .with_panel(grid("Availability per elevator", SQL(availability), span=8,
+                         description="100 % minus the time under an open life-safety or outage order"))
+        .with_panel(single("Trapped-passenger incidents", SQL(
+            f"SELECT count(*) AS incidents FROM work_orders WHERE rule_id = 'elevator_trapped' "
+            f"AND $__timeFilter(created_at) AND {SF}"), thresholds=count_thresholds(), span=4))
+        .with_panel(series("Car movement (running samples)", InfluxQL(
+            f"SELECT count(\"floor\") FROM \"elevator\" WHERE \"running\" = true AND $timeFilter AND {IF} "
+            "GROUP BY time($__interval) fill(0)"), span=6))
+        .with_panel(series("Speed (max per elevator)", InfluxQL(
+            f"SELECT max(\"speed_mps\") FROM \"elevator\" WHERE $timeFilter AND {IF} "
+            "GROUP BY time($__interval), \"device\""), unit="velocityms", span=6))
+        .with_panel(bars("Elevator faults by type", InfluxQL(
+            f"SELECT count(\"seq\") FROM \"device_event\" WHERE \"kind\" = 'elevator' AND \"active\" = true "
+            f"AND $timeFilter AND {IF} GROUP BY \"event\"", result_format="table")))
+    )
+
+
+def access() -> dashboard.Dashboard:
+    watched = "(\"event\" = 'access_denied' OR \"event\" = 'door_forced_open' OR \"event\" = 'door_held_open')"
+    return (
+        _board("community-access", "Access control", ["access"])
+        .with_panel(bars("Denied / forced / held open", InfluxQL(
+            f"SELECT count(\"seq\") FROM \"device_event\" WHERE \"kind\" = 'access' AND {watched} "
+            f"AND $timeFilter AND {IF} GROUP BY \"event\"", result_format="table"), span=6))
+        .with_panel(grid("Doors now", InfluxQL(
+            f"SELECT last(\"door\") AS door, last(\"open_s\") AS open_s FROM \"access\" WHERE $timeFilter "
+            f"AND {IF} GROUP BY \"device\"", result_format="table"), span=6))
+        .with_panel(series("Access events", InfluxQL(
+            f"SELECT count(\"seq\") FROM \"device_event\" WHERE \"kind\" = 'access' AND $timeFilter AND {IF} "
+            "GROUP BY time($__interval), \"event\" fill(0)")))
+    )
+
+
+def meters() -> dashboard.Dashboard:
+    return (
+        _board("community-meters", "Meters and energy", ["meter"])
+        .with_panel(series("Consumption per day by medium", InfluxQL(
+            "SELECT sum(\"used\") FROM (SELECT spread(\"reading\") AS \"used\" FROM \"meter\" WHERE $timeFilter "
+            f"AND {IF} GROUP BY time(1d), \"device\", \"medium\") GROUP BY time(1d), \"medium\""),
+            description="m³ (water, gas, heat) or kWh (electricity): the register's spread per meter, summed"))
+        .with_panel(series("Minimum flow per water meter (night flow: leaks never reach zero)", InfluxQL(
+            f"SELECT min(\"flow\") FROM \"meter\" WHERE \"medium\" = 'water' AND $timeFilter AND {IF} "
+            "GROUP BY time(1h), \"device\""), span=6))
+        .with_panel(grid("Meter anomalies now", SQL(
+            "SELECT a.rule_id, a.device_id, a.building, d.unit, a.last_fired_at, a.detail FROM alerts a "
+            "JOIN devices d ON d.device_id = a.device_id WHERE d.kind = 'meter' AND a.firing "
+            f"AND a.{SF.replace(' AND building', ' AND a.building')} ORDER BY a.last_fired_at DESC"), span=6))
+        .with_panel(grid("Battery per meter", InfluxQL(
+            f"SELECT last(\"battery_pct\") AS battery FROM \"meter\" WHERE $timeFilter AND {IF} GROUP BY \"device\"",
+            result_format="table")))
+    )
+
+
+def tickets() -> dashboard.Dashboard:
+    return (
+        kpi_row(_board("community-tickets", "Work orders and service levels", ["tickets"]))
+        .with_row(dashboard.Row("Backlog"))
+        .with_panel(bars("Open by priority", SQL(
+            f"SELECT priority, count(*) AS open FROM work_orders WHERE {OPEN} AND {SF} GROUP BY priority "
+            "ORDER BY priority"), span=6))
+        .with_panel(single("Oldest open order (hours)", SQL(
+            "SELECT COALESCE(max(EXTRACT(EPOCH FROM (now() - created_at))) / 3600, 0) AS hours "
+            f"FROM work_orders WHERE {OPEN} AND {SF}"), unit="h", span=3))
+        .with_panel(single("Owner rating (follow-up visits)", SQL(
+            "SELECT COALESCE(avg(rating), 0) AS rating FROM work_orders WHERE rating IS NOT NULL "
+            f"AND $__timeFilter(followed_up_at) AND {SF}"), span=3))
+        .with_row(dashboard.Row("Times"))
+        .with_panel(series("Time to acknowledge", InfluxQL(
+            f"SELECT mean(\"seconds\") FROM \"work_order\" WHERE \"action\" = 'acknowledge' AND $timeFilter "
+            f"AND {IF} GROUP BY time($__interval), \"priority\""), unit="s", span=6))
+        .with_panel(series("Time to repair", InfluxQL(
+            f"SELECT mean(\"seconds\") FROM \"work_order\" WHERE \"action\" = 'resolve' AND $timeFilter "
+            f"AND {IF} GROUP BY time($__interval), \"priority\""), unit="s", span=6))
+        .with_panel(series("Orders opened per hour", SQL(
+            "SELECT date_trunc('hour', created_at) AS time, count(*) AS opened FROM work_orders "
+            f"WHERE $__timeFilter(created_at) AND {SF} GROUP BY 1 ORDER BY 1", fmt="time_series")))
+    )
+
+
+DASHBOARDS = {"overview": overview, "elevators": elevators, "access": access, "meters": meters,
+              "tickets": tickets}
