@@ -11,9 +11,8 @@ from grafana_foundation_sdk.builders import dashboard
 
 from dashboards.panels import bars, count_thresholds, grid, kpi, series, single, site_variables
 from dashboards.queries import INFLUX_FILTER as IF
-from dashboards.queries import SQL
+from dashboards.queries import SQL, InfluxQL
 from dashboards.queries import SQL_FILTER as SF
-from dashboards.queries import InfluxQL
 
 OPEN = "status IN ('open', 'acknowledged', 'in_progress')"
 URGENT = "priority IN ('life_safety', 'outage')"
