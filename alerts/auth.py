@@ -71,7 +71,7 @@ def principal(user: User) -> Principal:
                      user.building, user.unit)
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -80,12 +80,12 @@ def issue_token(session: Session, username: str, now: datetime,
     session.execute(delete(ApiToken).where(ApiToken.expires_at < now))
     token = secrets.token_urlsafe(32)
     expires = now + ttl
-    session.add(ApiToken(token_hash=_digest(token), username=username, expires_at=expires))
+    session.add(ApiToken(token_hash=token_digest(token), username=username, expires_at=expires))
     return token, expires
 
 
 def user_for_token(session: Session, token: str, now: datetime) -> User | None:
-    row = session.get(ApiToken, _digest(token))
+    row = session.get(ApiToken, token_digest(token))
     if row is None or row.expires_at < now:
         return None
     return session.get(User, row.username)

@@ -265,6 +265,18 @@ def build_router(sessions: sessionmaker, service: AlertService, config: AlertCon
     return router
 
 
+def resolve_principal(sessions: sessionmaker, token: str | None, operator_token: str,
+                      clock: Callable[[], datetime]) -> Principal | None:
+    """The caller behind a bearer token or page cookie, or None."""
+    if not token:
+        return None
+    if secrets.compare_digest(token, operator_token):
+        return Principal("operator", Role.STAFF)
+    with sessions() as session:
+        user = user_for_token(session, token, clock())
+        return principal(user) if user else None
+
+
 def caller_dependency(sessions: sessionmaker, operator_token: str, clock: Callable[[], datetime]) -> Caller:
     """Resolve the bearer token to a principal; 401 without a valid one."""
     bearer = HTTPBearer(auto_error=False)
@@ -273,13 +285,10 @@ def caller_dependency(sessions: sessionmaker, operator_token: str, clock: Callab
         if creds is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bearer token required",
                                 headers={"WWW-Authenticate": "Bearer"})
-        if secrets.compare_digest(creds.credentials, operator_token):
-            return Principal("operator", Role.STAFF)
-        with sessions() as session:
-            user = user_for_token(session, creds.credentials, clock())
-            if user is None:
-                raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired token",
-                                    headers={"WWW-Authenticate": "Bearer"})
-            return principal(user)
+        me = resolve_principal(sessions, creds.credentials, operator_token, clock)
+        if me is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return me
 
     return caller

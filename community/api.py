@@ -17,6 +17,7 @@ from sqlalchemy.orm import sessionmaker
 from alerts.auth import Principal
 from alerts.config import AlertConfig
 from alerts.models import Role
+from alerts.pages import build_pages
 from alerts.service import AlertService
 from alerts.views import build_router, caller_dependency
 from gateway.deadletter import DeadLetterStore
@@ -89,4 +90,5 @@ def create_app(
         ]
 
     app.include_router(build_router(sessions, service, config, caller, clock))
+    app.include_router(build_pages(sessions, service, operator_token, clock))
     return app

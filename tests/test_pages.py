@@ -1,0 +1,129 @@
+"""The technician and owner pages, driven in headless Chromium (Debian's chromium, via Playwright) against the
+service on real servers. Screenshots are kept under test-artifacts/."""
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from community.cli import app_for
+from community.localservices import free_port
+from simulator.fleet import Fleet
+from tests.alert_fixtures import OPERATOR, add_people
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+def orders(runtime) -> list:
+    from sqlalchemy import text
+
+    with runtime.sessions() as session:
+        return session.execute(text("SELECT id FROM work_orders")).all()
+
+
+@pytest.fixture
+def site(alert_service, publisher, unique):
+    runtime = alert_service()
+    add_people(runtime)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app_for(runtime, OPERATOR), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert wait_for(lambda: server.started, 10)
+    fleet = Fleet(seed=14, prefix=unique)
+    now = int(time.time() * 1000)
+    publisher.publish([fleet.telemetry(d, now) for d in fleet.devices])
+    publisher.publish(fleet.inject("passengers_trapped", "s1b1-el1", now_ms=now + 1))
+    meter = next(d for d in fleet.devices if d.medium == "water" and d.building == "b1")
+    publisher.publish(fleet.inject("continuous_flow", meter.device_id, now_ms=now + 1))
+    assert wait_for(lambda: len(orders(runtime)) == 2)
+    yield runtime, f"http://127.0.0.1:{port}", meter
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed: ./scripts/bootstrap installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+def login(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/ui/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def test_technician_works_an_order_and_the_owner_sees_the_notice_change(site, browser):
+    runtime, base, _meter = site
+    ARTIFACTS.mkdir(exist_ok=True)
+    tech = browser.new_page(viewport={"width": 1000, "height": 900})
+    login(tech, base, "wang", "tech-password")
+    tech.wait_for_url(f"{base}/ui/queue")
+    tech.wait_for_selector("article[data-status=open]")
+    card = tech.locator("article", has_text="passengers trapped")
+    assert "life safety" in card.inner_text()
+    assert "Acknowledge within" in card.locator(".sla").inner_text()
+    tech.screenshot(path=str(ARTIFACTS / "technician-queue.png"), full_page=True)
+
+    owner = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+    login(owner, base, "owner_b1", "owner-password")
+    owner.wait_for_url(f"{base}/ui/notices")
+    assert "passengers trapped" in owner.inner_text("main")
+    assert "fixed at" not in owner.inner_text("main")
+
+    for action in ("acknowledge", "start", "resolve"):
+        card = tech.locator("article", has_text="passengers trapped")
+        card.locator("input[name=note]").fill(f"{action} from the page")
+        card.locator(f"button[value={action}]").click()
+        tech.wait_for_selector(f"text={action} recorded")
+    assert tech.locator("article", has_text="passengers trapped").count() == 0  # resolved: off the queue
+    with runtime.sessions() as session:
+        from sqlalchemy import text
+
+        notes = session.execute(text("SELECT actor, action, note FROM work_order_events WHERE actor = 'wang' "
+                                     "ORDER BY id")).all()
+    assert [tuple(n) for n in notes] == [("wang", a, f"{a} from the page") for a in ("acknowledge", "start",
+                                                                                     "resolve")]
+    owner.reload()
+    assert "fixed at" in owner.inner_text("main")
+    owner.screenshot(path=str(ARTIFACTS / "owner-notices.png"), full_page=True)
+
+
+def test_owner_never_sees_another_units_notice_and_pages_need_a_login(site, browser):
+    _runtime, base, meter = site
+    page = browser.new_page()
+    page.goto(f"{base}/ui/queue")
+    assert page.url.endswith("/ui/login")  # no cookie: back to the login page
+    login(page, base, "owner_b1", "wrong-password")
+    assert "Wrong username or password" in page.inner_text("main")
+    login(page, base, "owner_b1", "owner-password")  # unit 0201 of building b1
+    page.wait_for_url(f"{base}/ui/notices")
+    text = page.inner_text("main")
+    assert "passengers trapped" in text and f"Unit {meter.unit}" not in text
+    page.goto(f"{base}/ui/queue")
+    assert page.url.endswith("/ui/notices")  # owners have no queue
+    other = browser.new_page()
+    login(other, base, "owner_b1_0101", "owner-password")
+    other.wait_for_url(f"{base}/ui/notices")
+    assert f"Unit {meter.unit}" in other.inner_text("main")
+    neighbour = browser.new_page()
+    login(neighbour, base, "owner_b2", "owner-password")
+    neighbour.wait_for_url(f"{base}/ui/notices")
+    assert "No notices" in neighbour.inner_text("main")
