@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     boards.add_argument("--url", default="http://127.0.0.1:3000", help="push: Grafana URL")
     boards.add_argument("--token", default=None, help="push: service-account token (or GRAFANA_TOKEN)")
 
+    report = sub.add_parser("report", help="daily KPI report per site (CSV + HTML)")
+    report.add_argument("--day", type=_day, default=None, help="YYYY-MM-DD (default: yesterday)")
+    report.add_argument("--out", type=Path, default=Path("var/reports"))
+
     rules = sub.add_parser("rules", help="check a rules file and list its rules")
     rules.add_argument("file", type=Path, nargs="?", default=None)
 
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {
         "run": cmd_run, "simulate": cmd_simulate, "services": cmd_services, "demo": cmd_demo,
         "dead-letters": cmd_dead_letters, "faults": cmd_faults, "rules": cmd_rules, "add-user": cmd_add_user,
-        "dashboards": cmd_dashboards,
+        "dashboards": cmd_dashboards, "report": cmd_report,
     }[args.command]
     return handler(args) or 0
 
@@ -289,6 +293,31 @@ def cmd_faults(args: argparse.Namespace) -> int:
 
     for kind, names in fault_catalogue().items():
         print(f"{kind}: {', '.join(names)}")
+    return 0
+
+
+def _day(text: str):  # noqa: ANN202 - date
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-23") from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from datetime import date, datetime, timedelta
+
+    from community.db import make_engine, migrate, session_factory
+    from dashboards.kpi_report import build
+
+    day = args.day or date.today() - timedelta(days=1)
+    engine = make_engine(_settings().resolved_database_url)
+    migrate(engine)
+    report = build(session_factory(engine), day, datetime.now().astimezone().tzinfo)
+    csv_path, html_path = report.write(args.out)
+    print(report.table.to_string(index=False) if len(report.table) else "no sites with devices or orders")
+    print(f"wrote {csv_path} and {html_path}")
     return 0
 
 
