@@ -228,6 +228,7 @@ demo running: {len(fleet.devices)} simulated devices at {args.rate} messages/s
   health       {base}/healthz
   counters     {base}/stats
   API docs     {base}/docs
+  pages        {base}/ui/login  (technician queue, owner notices)
   API as staff curl -H 'Authorization: Bearer {token}' {base}/work-orders
   log in       curl -d username=owner.b1 -d password=demo-owner {base}/auth/token   (demo users: {DEMO_USERS})
   dead letters curl -H 'Authorization: Bearer {token}' {base}/dead-letters

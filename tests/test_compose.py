@@ -1,38 +1,115 @@
-"""docker-compose.yml cannot run here (no Docker engine); it is parsed and checked instead."""
+"""docker-compose.yml cannot run here (no Docker engine); it is parsed and checked instead, and the broker's
+production ACL is exercised on a real Mosquitto."""
 
+import os
+import re
+import subprocess
+import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+import pytest
 import yaml
 
+from community.localservices import Mosquitto, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
+PER_DEPLOYMENT = {"./deploy/mosquitto/passwd", "./deploy/rules.yaml"}  # made per deployment (.env.example)
 
 
 def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_stack_has_broker_influxdb_service_and_simulator_behind_a_profile():
+def test_stack_services_health_checks_restart_policies_and_simulator_profile():
     services = compose()["services"]
-    assert {"mosquitto", "influxdb", "service", "simulator"} <= services.keys()
+    assert set(services) == {"mosquitto", "influxdb", "postgres", "grafana", "service", "simulator"}
     assert services["simulator"]["profiles"] == ["simulator"]
-    for name in ("mosquitto", "influxdb", "service"):
-        assert "healthcheck" in services[name], name
-        assert services[name]["restart"] == "unless-stopped"
+    for name, service in services.items():
+        if name != "simulator":
+            assert "healthcheck" in service, name
+            assert service["restart"] == "unless-stopped", name
+    assert services["service"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    assert services["influxdb"]["image"].startswith("influxdb:2")
 
 
-def test_no_default_secrets_and_no_anonymous_mqtt():
+def test_no_default_secrets_anywhere():
     text = (ROOT / "docker-compose.yml").read_text()
-    for variable in ("MQTT_SERVICE_PASSWORD", "INFLUX_ADMIN_PASSWORD", "INFLUX_TOKEN", "OPERATOR_TOKEN"):
-        assert f"${{{variable}:?" in text, f"{variable} must be required from .env, not defaulted"
-    broker_conf = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
-    assert "allow_anonymous false" in broker_conf and "acl_file" in broker_conf
+    for match in re.finditer(r"\$\{([A-Z_]*(PASSWORD|TOKEN|_USER)[A-Z_]*)(:[?-][^}]*)?\}", text):
+        name, _, modifier = match.groups()
+        assert modifier is None or modifier.startswith(":?"), f"{name} has a default: {match.group(0)}"
+    assert "GF_AUTH_ANONYMOUS_ENABLED: \"false\"" in text
+    example = (ROOT / ".env.example").read_text()
+    for line in example.splitlines():
+        if re.match(r"^[A-Z_]*(PASSWORD|TOKEN)=", line):
+            assert line.endswith("="), f".env.example must not ship a secret: {line}"
 
 
-def test_service_spool_is_on_a_volume_and_every_mounted_file_exists():
+def test_mounted_files_exist_and_grafana_gets_the_provisioning():
     data = compose()
-    assert "service-data:/data" in data["services"]["service"]["volumes"]
     for service in data["services"].values():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
-            if source.startswith("./") and not source.endswith("passwd"):  # passwd is made per deployment
+            if source.startswith("./") and source not in PER_DEPLOYMENT:
                 assert (ROOT / source).exists(), source
+    grafana = data["services"]["grafana"]["volumes"]
+    assert "./dashboards/provisioning:/etc/grafana/provisioning:ro" in grafana
+    assert "./dashboards/generated:/var/lib/grafana/dashboards:ro" in grafana
+    assert "service-data:/data" in data["services"]["service"]["volumes"]
+
+
+@pytest.mark.integration
+def test_production_broker_config_refuses_anonymous_and_devices_publish_only_their_own_topics(tmp_path):
+    """deploy/mosquitto/acl on a real Mosquitto: no anonymous access, a device writes only its own topics."""
+    passwd = tmp_path / "passwd"
+    for user, password in (("community-service", "service-secret"), ("s1b1-el1", "device-secret")):
+        subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if not passwd.exists() else []), str(passwd), user,
+                        password], check=True, capture_output=True)
+    broker = Mosquitto(tmp_path / "broker", free_port())
+    broker.write_config = lambda: broker.config.write_text(  # the production settings, on a test port
+        f"listener {broker.port} 127.0.0.1\nallow_anonymous false\npassword_file {passwd}\n"
+        f"acl_file {ROOT / 'deploy/mosquitto/acl'}\nlog_dest file {broker.logfile}\n"
+        + ("user root\n" if os.geteuid() == 0 else ""))
+    broker.start()
+    try:
+        received: list[str] = []
+        service = connect(broker.port, "community-service", "service-secret")
+        service.on_message = lambda c, u, m: received.append(m.topic)
+        service.subscribe("community/#", qos=1)
+        time.sleep(0.3)
+        device = connect(broker.port, "s1b1-el1", "device-secret")
+        own = "community/site1/b1/elevator/s1b1-el1/telemetry"
+        other = "community/site1/b1/elevator/s1b1-el2/telemetry"
+        for topic in (own, other, "community/site1/b1/meter/s1b1-m1/telemetry"):
+            device.publish(topic, b"{}", qos=1).wait_for_publish(5)
+        deadline = time.time() + 3
+        while time.time() < deadline and own not in received:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert received == [own]  # the other device's topic never reached the service
+        with pytest.raises(ConnectionError):
+            connect(broker.port, None, None)
+        with pytest.raises(ConnectionError):
+            connect(broker.port, "s1b1-el1", "wrong")
+        for client in (service, device):
+            client.disconnect()
+            client.loop_stop()
+    finally:
+        broker.stop()
+
+
+def connect(port: int, user: str | None, password: str | None) -> mqtt.Client:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    result: list = []
+    client.on_connect = lambda c, u, f, rc, p: result.append(rc)
+    if user:
+        client.username_pw_set(user, password)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    deadline = time.time() + 5
+    while not result and time.time() < deadline:
+        time.sleep(0.02)
+    if not result or result[0].is_failure:
+        client.loop_stop()
+        raise ConnectionError(f"refused: {result[0] if result else 'timeout'}")
+    return client
