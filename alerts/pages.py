@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import and_, delete, or_, select
@@ -20,7 +20,8 @@ from sqlalchemy.orm import sessionmaker
 from alerts.auth import Principal, issue_token, token_digest, verify_password
 from alerts.models import ApiToken, Notice, Role, Status, User, WorkOrder
 from alerts.service import TRANSITIONS, AlertService, TransitionError
-from alerts.views import resolve_principal
+from alerts.views import check_login, resolve_principal
+from community.limits import ApiLimits
 
 COOKIE = "community_token"
 OPEN = [Status.OPEN.value, Status.ACKNOWLEDGED.value, Status.IN_PROGRESS.value]
@@ -41,7 +42,7 @@ def sla_of(order: WorkOrder, now: datetime) -> dict:
 
 
 def build_pages(sessions: sessionmaker, service: AlertService, operator_token: str,
-                clock: Callable[[], datetime]) -> APIRouter:
+                clock: Callable[[], datetime], limits: ApiLimits) -> APIRouter:
     router = APIRouter(prefix="/ui", include_in_schema=False)
 
     def me_of(request: Request) -> Principal | None:
@@ -69,11 +70,16 @@ def build_pages(sessions: sessionmaker, service: AlertService, operator_token: s
         return page(request, "login.html", "Log in", me=None)
 
     @router.post("/login")
-    def login(username: Annotated[str, Form(max_length=64)],
+    def login(request: Request, username: Annotated[str, Form(max_length=64)],
               password: Annotated[str, Form(max_length=200)]) -> Response:
+        try:
+            check_login(limits, request.client.host if request.client else "-", username)
+        except HTTPException as err:
+            return to("/ui/login", error=f"Too many attempts: {err.detail}.")
         with sessions.begin() as session:
             user = session.get(User, username)
             if user is None or not verify_password(password, user.password_hash):
+                limits.login_failures.allow(username)
                 return to("/ui/login", error="Wrong username or password.")
             token, expires = issue_token(session, user.username, clock())
             role = Role(user.role)
@@ -123,6 +129,8 @@ def build_pages(sessions: sessionmaker, service: AlertService, operator_token: s
             order = session.get(WorkOrder, order_id)
         if order is None or not me.may_work_site(order.site):
             return to("/ui/queue", error=f"Work order {order_id} is not yours to work.")
+        if not limits.writes.allow(me.username):
+            return to("/ui/queue", error="Too many changes in a minute; try again shortly.")
         try:
             service.transition(order_id, action, me.username, note.strip() or None)
         except TransitionError as err:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, or_, select
@@ -17,6 +17,7 @@ from alerts.auth import Principal, issue_token, principal, user_for_token, verif
 from alerts.config import AlertConfig
 from alerts.models import Alert, Device, Notice, Role, User, WorkOrder
 from alerts.service import AlertService, TransitionError
+from community.limits import ApiLimits
 
 Caller = Callable[..., Principal]
 
@@ -123,9 +124,26 @@ class DeviceOut(Orm):
     last_state: dict | None
 
 
+def too_many(retry_after: int, what: str) -> HTTPException:
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"too many {what}; retry in {retry_after} s",
+                         headers={"Retry-After": str(retry_after)})
+
+
+def check_login(limits: ApiLimits, address: str, username: str) -> None:
+    """Raise 429 when this address tries too often or this username failed too often."""
+    if not limits.login_attempts.allow(address):
+        raise too_many(limits.login_attempts.retry_after(address), "login attempts from this address")
+    if limits.login_failures.blocked(username):
+        raise too_many(limits.login_failures.retry_after(username), "failed logins for this user")
+
+
 def build_router(sessions: sessionmaker, service: AlertService, config: AlertConfig, caller: Caller,
-                 clock: Callable[[], datetime]) -> APIRouter:
+                 clock: Callable[[], datetime], limits: ApiLimits) -> APIRouter:
     router = APIRouter()
+
+    def throttle_writes(me: Principal) -> None:
+        if not limits.writes.allow(me.username):
+            raise too_many(limits.writes.retry_after(me.username), "changes")
     Me = Annotated[Principal, Depends(caller)]  # noqa: N806 - a type alias (no `from __future__ import annotations` here: FastAPI must see it)
 
     def require(me: Principal, *roles: Role) -> None:
@@ -143,11 +161,13 @@ def build_router(sessions: sessionmaker, service: AlertService, config: AlertCon
             return order
 
     @router.post("/auth/token", response_model=TokenOut, tags=["auth"])
-    def login(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
-        """Exchange username and password for a bearer token (12 h)."""
+    def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
+        """Exchange username and password for a bearer token (12 h). Rate limited per address and username."""
+        check_login(limits, request.client.host if request.client else "-", form.username)
         with sessions.begin() as session:
             user = session.get(User, form.username)
             if user is None or not verify_password(form.password, user.password_hash):
+                limits.login_failures.allow(form.username)
                 raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
             token, expires = issue_token(session, user.username, clock())
             return TokenOut(access_token=token, role=Role(user.role), expires_at=expires)
@@ -188,6 +208,7 @@ def build_router(sessions: sessionmaker, service: AlertService, config: AlertCon
         def endpoint(order_id: int, me: Me, body: ActionIn | None = None) -> WorkOrder:
             require(me, *roles)
             order_for(me, order_id)
+            throttle_writes(me)
             try:
                 return service.transition(order_id, action, me.username, body.note if body else None)
             except TransitionError as err:
@@ -207,6 +228,7 @@ def build_router(sessions: sessionmaker, service: AlertService, config: AlertCon
         """Record the follow-up visit and the owner's rating; closes a resolved order."""
         require(me, Role.STAFF)
         order_for(me, order_id)
+        throttle_writes(me)
         try:
             return service.follow_up(order_id, me.username, body.rating, body.comment)
         except TransitionError as err:

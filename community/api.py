@@ -20,6 +20,7 @@ from alerts.models import Role
 from alerts.pages import build_pages
 from alerts.service import AlertService
 from alerts.views import build_router, caller_dependency
+from community.limits import ApiLimits, BodySizeLimit
 from gateway.deadletter import DeadLetterStore
 
 
@@ -51,9 +52,12 @@ def create_app(
     service: AlertService,
     config: AlertConfig,
     clock: Callable[[], datetime],
+    limits: ApiLimits | None = None,
 ) -> FastAPI:
     app = FastAPI(title="Smart-community monitoring", version="0.1.0",
                   description="Device health, work orders, alerts and owner notices.")
+    limits = limits or ApiLimits()
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     caller = caller_dependency(sessions, operator_token, clock)
 
     def staff(me: Annotated[Principal, Depends(caller)]) -> Principal:
@@ -89,6 +93,6 @@ def create_app(
             for row in dead_letters.latest(limit, offset)
         ]
 
-    app.include_router(build_router(sessions, service, config, caller, clock))
-    app.include_router(build_pages(sessions, service, operator_token, clock))
+    app.include_router(build_router(sessions, service, config, caller, clock, limits))
+    app.include_router(build_pages(sessions, service, operator_token, clock, limits))
     return app

@@ -93,7 +93,14 @@ def _simulator_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings() -> Settings:
-    return Settings()
+    """Settings from the environment; a bad or unsafe configuration ends the command with its reasons."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as err:
+        reasons = "\n".join(f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in err.errors())
+        raise SystemExit(f"configuration error:\n{reasons}") from None
 
 
 def _serve(app, settings: Settings) -> uvicorn.Server:
@@ -113,12 +120,12 @@ def _start_service(settings: Settings):
     return runtime, _serve(app_for(runtime, token), settings), token
 
 
-def app_for(runtime, token: str):  # noqa: ANN001, ANN201 - Runtime -> FastAPI
+def app_for(runtime, token: str, limits=None):  # noqa: ANN001, ANN201 - Runtime -> FastAPI
     from community.api import create_app
 
     return create_app(stats=runtime.stats, influx_ping=runtime.influx.ping, dead_letters=runtime.dead_letters,
                       operator_token=token, sessions=runtime.sessions, service=runtime.alerts,
-                      config=runtime.alert_config, clock=runtime.clock)
+                      config=runtime.alert_config, clock=runtime.clock, limits=limits)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -7,13 +7,17 @@ environment on import: the composition root (``community.runtime``) builds one `
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMMUNITY_", env_file=".env", extra="ignore")
+
+    mode: Literal["local", "production"] = Field(
+        default="local", description="production refuses to start with missing or placeholder credentials")
 
     # --- MQTT (gateway) ---
     mqtt_host: str = "127.0.0.1"
@@ -79,6 +83,23 @@ class Settings(BaseSettings):
             raise ValueError("must be one topic level without '/', '+' or '#'")
         return value
 
+    @model_validator(mode="after")
+    def _production_needs_real_credentials(self) -> Settings:
+        if self.mode != "production":
+            return self
+        problems = []
+        if _weak(self.operator_token):
+            problems.append("COMMUNITY_OPERATOR_TOKEN must be set to a random value of 24+ characters")
+        if not self.mqtt_username or _weak(self.mqtt_password, minimum=12):
+            problems.append("COMMUNITY_MQTT_USERNAME and a 12+ character COMMUNITY_MQTT_PASSWORD are required")
+        if not (self.influx_token or (self.influx_username and not _weak(self.influx_password, minimum=12))):
+            problems.append("COMMUNITY_INFLUX_TOKEN (or INFLUX_USERNAME and a 12+ character password) is required")
+        if not self.database_url or not self.database_url.startswith("postgresql"):
+            problems.append("COMMUNITY_DATABASE_URL must point at PostgreSQL in production")
+        if problems:
+            raise ValueError("refusing to start in production mode: " + "; ".join(problems))
+        return self
+
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
@@ -86,3 +107,12 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'community.db').resolve()}"
+
+
+PLACEHOLDERS = {"changeme", "change-me", "change_me", "secret", "password", "admin", "token", "default", "example",
+                "test", "local", "community"}
+
+
+def _weak(value: str | None, minimum: int = 24) -> bool:
+    """Missing, short, or a placeholder anyone would guess."""
+    return not value or len(value) < minimum or value.lower().strip("-_0123456789") in PLACEHOLDERS

@@ -1,0 +1,107 @@
+"""Request limits for the HTTP API: a sliding-window rate limiter and a maximum body size (pure ASGI)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class RateLimiter:
+    """At most ``limit`` hits per ``window_s`` per key; memory is bounded by pruning idle keys."""
+
+    def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+        self._last_prune = clock()
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and now - hits[0] >= self.window_s:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return False
+            hits.append(now)
+            if now - self._last_prune > self.window_s:
+                self._prune(now)
+            return True
+
+    def blocked(self, key: str) -> bool:
+        """Would the next hit be refused? (Does not count as a hit.)"""
+        now = self.clock()
+        with self._lock:
+            hits = self._hits.get(key)
+            return bool(hits) and sum(1 for h in hits if now - h < self.window_s) >= self.limit
+
+    def retry_after(self, key: str) -> int:
+        with self._lock:
+            hits = self._hits.get(key)
+            if not hits:
+                return 0
+            return max(1, int(self.window_s - (self.clock() - hits[0])) + 1)
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, v in self._hits.items() if not v or now - v[-1] >= self.window_s]:
+            del self._hits[key]
+        self._last_prune = now
+
+
+@dataclass
+class ApiLimits:
+    """The API's limits, one object so tests can pass tighter ones."""
+
+    login_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(20, 60))  # per client address
+    login_failures: RateLimiter = field(default_factory=lambda: RateLimiter(5, 300))  # per username
+    writes: RateLimiter = field(default_factory=lambda: RateLimiter(120, 60))  # per caller
+    max_body_bytes: int = 64 * 1024
+
+
+class BodySizeLimit:
+    """Answer 413 to a request whose body is larger than ``max_bytes``, declared or streamed. The body (at most
+    ``max_bytes``) is read here first and handed on in one piece."""
+
+    def __init__(self, app, max_bytes: int) -> None:  # noqa: ANN001 - an ASGI app
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(send)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._reject(send)
+                return
+            if not message.get("more_body"):
+                break
+        body, delivered = b"".join(chunks), False
+
+        async def replay():  # noqa: ANN202
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, send) -> None:  # noqa: ANN001
+        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
