@@ -166,3 +166,15 @@ def test_spool_left_by_a_stopped_service_is_replayed_by_the_next_one(stack, uniq
         assert sum(influx.count(k) for k in ("elevator", "access", "meter")) == 50
     finally:
         runtime.stop()
+
+
+def test_duplicate_and_out_of_order_messages_are_stored_once_and_never_crash(service, publisher, influx, unique):
+    """A QoS 1 redelivery (same ts and seq) overwrites itself in InfluxDB; an older message (a device emptying
+    its buffer) is history and is stored; neither is a contract violation."""
+    runtime = service()
+    fleet = Fleet(buildings=1, elevators=1, doors=0, meters=0, seed=17, prefix=unique)
+    first, second, third = (fleet.next_telemetry(now_ms()) for _ in range(3))
+    publisher.publish([third, first, second, first, third, third])
+    assert wait_for(lambda: runtime.counters.received == 6 and runtime.counters.written >= 6)
+    assert influx.count("elevator", "floor") == 3
+    assert runtime.counters.dead_lettered == 0
