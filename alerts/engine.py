@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,6 +28,30 @@ from gateway.topics import Channel, Kind
 from ingest.influx import InfluxV1Client
 
 log = logging.getLogger(__name__)
+POLL_S = 0.01
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What the registry will record for one device at the next flush."""
+
+    first: DeviceMessage
+    received_ms: int = 0
+    online: bool | None = None
+    telemetry: DeviceMessage | None = None
+
+    def row(self) -> dict:
+        t = self.first.topic
+        row: dict = {"device_id": t.device_id, "site": t.site, "building": t.building, "kind": t.kind.value,
+                     "last_seen": datetime.fromtimestamp(self.received_ms / 1000, UTC)}
+        if self.online is not None:
+            row["online"] = self.online
+        if self.telemetry is not None:
+            p = self.telemetry.payload
+            row["last_state"] = p.model_dump(exclude={"ts", "seq"}) | {"ts": self.telemetry.ts_ms}
+            if isinstance(p, MeterTelemetry):
+                row["medium"], row["unit"] = p.medium, p.unit
+        return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +79,7 @@ class AlertEngine:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._dirty: dict[str, dict] = {}
+        self._dirty: dict[str, _Seen] = {}
         self.processed = 0
         self.signals = 0
 
@@ -97,14 +121,23 @@ class AlertEngine:
         next_tick = time.monotonic()
         next_flush = time.monotonic() + self.device_flush_s
         while not self._stop.is_set():
+            # Poll every POLL_S and take everything queued in one go, instead of blocking on the queue: a blocked
+            # consumer is woken for every single message, and each wake-up costs a GIL hand-over with the MQTT
+            # thread (measured: the drain rate fell by half). Alerts wait at most POLL_S more for it.
             try:
-                item = self._queue.get(timeout=max(0.0, min(next_tick, next_flush) - time.monotonic()))
+                item = self._queue.get_nowait()
             except queue.Empty:
                 item = None
-            if isinstance(item, DeviceMessage):
-                self._observe(item)
-            elif isinstance(item, _Findings):
-                self._apply_findings(item)
+                self._stop.wait(POLL_S)
+            for _ in range(5000):
+                if isinstance(item, DeviceMessage):
+                    self._observe(item)
+                elif isinstance(item, _Findings):
+                    self._apply_findings(item)
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
             now = time.monotonic()
             if now >= next_tick:
                 self.tick()
@@ -152,17 +185,15 @@ class AlertEngine:
 
     # --- device registry (latest state, written in batches) ---
     def _track_device(self, msg: DeviceMessage) -> None:
-        t, p = msg.topic, msg.payload
-        entry = self._dirty.setdefault(t.device_id, {"device_id": t.device_id, "site": t.site,
-                                                     "building": t.building, "kind": t.kind.value})
-        entry["last_seen"] = datetime.fromtimestamp(msg.received_ms / 1000, UTC)
-        if isinstance(p, StatusPayload):
-            entry["online"] = p.online
-        elif t.channel is Channel.TELEMETRY:
-            entry["online"] = True
-            entry["last_state"] = p.model_dump(exclude={"ts", "seq"}) | {"ts": msg.ts_ms}
-            if isinstance(p, MeterTelemetry):
-                entry["medium"], entry["unit"] = p.medium, p.unit
+        """Remember the newest message per device; the row is built only when flushed (hot path stays cheap)."""
+        seen = self._dirty.get(msg.topic.device_id)
+        if seen is None:
+            seen = self._dirty[msg.topic.device_id] = _Seen(msg)
+        seen.received_ms = msg.received_ms
+        if isinstance(msg.payload, StatusPayload):
+            seen.online = msg.payload.online
+        elif msg.channel is Channel.TELEMETRY:
+            seen.online, seen.telemetry = True, msg
 
     def _flush_devices(self) -> None:
         """One multi-row upsert for every device heard from since the last flush."""
@@ -171,12 +202,12 @@ class AlertEngine:
         dirty, self._dirty = self._dirty, {}
         try:
             with self.sessions.begin() as session:
-                for columns, rows in _group_by_columns(dirty.values()).items():
+                for columns, rows in _group_by_columns(seen.row() for seen in dirty.values()).items():
                     session.execute(_upsert(session.bind.dialect.name, columns), rows)
         except Exception:  # noqa: BLE001 - keep the entries for the next flush
             log.exception("device registry flush failed")
-            for device_id, entry in dirty.items():
-                self._dirty.setdefault(device_id, entry)
+            for device_id, seen in dirty.items():
+                self._dirty.setdefault(device_id, seen)
 
     # --- analytics ---
     def _run_analytics(self) -> None:
@@ -205,7 +236,7 @@ class AlertEngine:
                 self._apply(signal)
 
 
-def _group_by_columns(entries) -> dict[tuple[str, ...], list[dict]]:  # noqa: ANN001
+def _group_by_columns(entries: Iterable[dict]) -> dict[tuple[str, ...], list[dict]]:
     """Rows that set the same columns go in one statement (a status message sets no ``last_state``)."""
     groups: dict[tuple[str, ...], list[dict]] = {}
     for entry in entries:

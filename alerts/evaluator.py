@@ -14,17 +14,10 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from alerts.config import (
-    AbsenceRule,
     AnalyticsRule,
-    CountRule,
-    DeltaRule,
-    DurationRule,
-    EventRule,
-    OfflineRule,
     Rule,
-    ThresholdRule,
 )
-from gateway.contract import DeviceMessage, EventPayload, MeterTelemetry, StatusPayload
+from gateway.contract import DeviceMessage, MeterTelemetry
 from gateway.topics import Channel, Kind
 
 
@@ -57,10 +50,19 @@ class _DeviceMemory:
     window: dict[str, deque[int]] = field(default_factory=dict)  # count rules: matching event times
 
 
+# which channels can move each rule type
+_CHANNELS_OF: dict[str, set[Channel]] = {
+    "absence": set(Channel), "offline": set(Channel), "event": {Channel.EVENT}, "count": {Channel.EVENT},
+    "threshold": {Channel.TELEMETRY}, "duration": {Channel.TELEMETRY}, "delta": {Channel.TELEMETRY},
+}
+
+
 class Evaluator:
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = [r for r in rules if not isinstance(r, AnalyticsRule)]
         self._by_kind: dict[Kind, list[Rule]] = {k: [r for r in self.rules if r.kind is k] for k in Kind}
+        self._by_channel: dict[tuple[Kind, Channel], list[Rule]] = {
+            (k, c): [r for r in self._by_kind[k] if c in _CHANNELS_OF[r.type]] for k in Kind for c in Channel}
         self._devices: dict[str, _DeviceMemory] = {}
         self._active: set[tuple[str, str]] = set()  # (rule id, device id) currently firing
 
@@ -84,7 +86,7 @@ class Evaluator:
         if memory is None:
             return []
         signals: list[Signal] = []
-        for rule in self._by_kind[msg.kind]:
+        for rule in self._by_channel[(msg.kind, msg.channel)]:
             if rule.media and memory.ref.medium not in rule.media:
                 continue
             signal = self._apply(rule, memory, msg)
@@ -98,11 +100,11 @@ class Evaluator:
             for rule in self._by_kind[memory.ref.kind]:
                 if rule.media and memory.ref.medium not in rule.media:
                     continue
-                if isinstance(rule, AbsenceRule) and memory.last_seen_ms:
+                if rule.type == "absence" and memory.last_seen_ms:
                     silent_ms = now_ms - memory.last_seen_ms
                     if silent_ms > rule.after_s * 1000:
                         signals += self._edge(rule, memory, True, now_ms, f"silent for {silent_ms // 1000} s")
-                elif isinstance(rule, CountRule):
+                elif rule.type == "count":
                     times = memory.window.get(rule.id)
                     if self.is_active(rule.id, memory.ref.device_id) and (
                         not times or now_ms - times[-1] > rule.window_s * 1000
@@ -141,39 +143,42 @@ class Evaluator:
         return [Signal(rule, memory.ref, fire, at_ms, detail)]
 
     def _apply(self, rule: Rule, memory: _DeviceMemory, msg: DeviceMessage) -> Signal | None:
-        p, ts = msg.payload, msg.ts_ms
+        """Dispatch on ``rule.type`` and ``msg.channel`` (strings), not ``isinstance``: pydantic's metaclass makes
+        isinstance checks slow, and this runs for every message."""
+        p, ts, kind = msg.payload, msg.ts_ms, rule.type
         out: list[Signal] = []
-        if isinstance(rule, AbsenceRule):
+        if kind == "absence":
             out = self._edge(rule, memory, False, ts, "reporting again")
-        elif isinstance(rule, OfflineRule):
-            if isinstance(p, StatusPayload):
+        elif kind == "offline":
+            if msg.channel is Channel.STATUS:
                 out = self._edge(rule, memory, not p.online, ts, "status: online" if p.online else "status: offline")
             else:
                 out = self._edge(rule, memory, False, ts, "sending data again")
-        elif isinstance(rule, EventRule) and isinstance(p, EventPayload) and p.event in rule.events:
-            key = (rule.id, memory.ref.device_id)
-            if p.active:  # a repeat while firing still goes out: it counts as an occurrence
-                self._active.add(key)
-                out = [Signal(rule, memory.ref, True, ts, p.event)]
-            else:
-                out = self._edge(rule, memory, False, ts, f"{p.event} cleared")
-        elif isinstance(rule, CountRule) and isinstance(p, EventPayload) and p.event == rule.event and p.active:
-            times = memory.window.setdefault(rule.id, deque())
-            times.append(ts)
-            while times and ts - times[0] > rule.window_s * 1000:
-                times.popleft()
-            if len(times) >= rule.count:
-                out = self._edge(rule, memory, True, ts, f"{len(times)} x {rule.event} in {rule.window_s:.0f} s")
-        elif msg.channel is Channel.TELEMETRY:
+        elif kind == "event":
+            if p.event in rule.events:
+                if p.active:  # a repeat while firing still goes out: it counts as an occurrence
+                    self._active.add((rule.id, memory.ref.device_id))
+                    out = [Signal(rule, memory.ref, True, ts, p.event)]
+                else:
+                    out = self._edge(rule, memory, False, ts, f"{p.event} cleared")
+        elif kind == "count":
+            if p.event == rule.event and p.active:
+                times = memory.window.setdefault(rule.id, deque())
+                times.append(ts)
+                while times and ts - times[0] > rule.window_s * 1000:
+                    times.popleft()
+                if len(times) >= rule.count:
+                    out = self._edge(rule, memory, True, ts, f"{len(times)} x {rule.event} in {rule.window_s:.0f} s")
+        else:
             out = self._telemetry_rule(rule, memory, msg)
         return out[0] if out else None
 
     def _telemetry_rule(self, rule: Rule, memory: _DeviceMemory, msg: DeviceMessage) -> list[Signal]:
         ts = msg.ts_ms
-        value = getattr(msg.payload, getattr(rule, "field", ""), None)
+        value = getattr(msg.payload, rule.field, None)
         if value is None:
             return []
-        if isinstance(rule, ThresholdRule):
+        if rule.type == "threshold":
             if rule.above is not None:
                 if value > rule.above:
                     return self._edge(rule, memory, True, ts, f"{rule.field}={value} > {rule.above}")
@@ -185,7 +190,7 @@ class Evaluator:
                 if value >= rule.clear_at:
                     return self._edge(rule, memory, False, ts, f"{rule.field}={value}")
             return []
-        if isinstance(rule, DurationRule):
+        if rule.type == "duration":
             if value == rule.equals:
                 since = memory.since.setdefault(rule.id, ts)
                 held_s = (ts - since) / 1000
@@ -194,7 +199,7 @@ class Evaluator:
                 return []
             memory.since.pop(rule.id, None)
             return self._edge(rule, memory, False, ts, f"{rule.field}={value}")
-        if isinstance(rule, DeltaRule):
+        if rule.type == "delta":
             previous = memory.previous.get(rule.id)
             memory.previous[rule.id] = float(value)
             if previous is None:

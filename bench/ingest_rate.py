@@ -25,11 +25,12 @@ from simulator.fleet import Fleet
 from simulator.publisher import Publisher
 
 PREFIX = "bench"
+BARE = "bench-bare"  # the bare subscriber's own topics, so the service does not receive them too
 
 
-def make_fleet() -> Fleet:
+def make_fleet(prefix: str = PREFIX) -> Fleet:
     """1000 devices: 5 sites x 10 buildings x (4 elevators, 6 doors, 10 meters)."""
-    return Fleet(sites=5, buildings=10, elevators=4, doors=6, meters=10, seed=1, prefix=PREFIX)
+    return Fleet(sites=5, buildings=10, elevators=4, doors=6, meters=10, seed=1, prefix=prefix)
 
 
 def publish(port: int, n: int, fleet: Fleet, client_id: str) -> float:
@@ -45,6 +46,49 @@ def publish(port: int, n: int, fleet: Fleet, client_id: str) -> float:
     publisher.flush(300)
     elapsed = time.perf_counter() - start
     publisher.close()
+    return n / elapsed
+
+
+def bare_drain_rate(port: int, n: int, fleet: Fleet) -> float:
+    """The limit on this machine: a paho subscriber that only counts, draining n messages the broker queued for
+    its persistent session (same QoS, same broker, same payloads as the service gets)."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    done, count, subscribed = threading.Event(), [0], threading.Event()
+
+    def on_message(client, userdata, message) -> None:  # noqa: ANN001
+        count[0] += 1
+        if count[0] >= n:
+            done.set()
+
+    def session() -> mqtt.Client:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
+        client.on_message = on_message
+        client.on_subscribe = lambda *a: subscribed.set()
+        client.on_connect = lambda c, *a: c.subscribe(f"{BARE}/+/+/+/+/+", qos=1)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval, props.ReceiveMaximum = 3600, 10_000
+        client.connect("127.0.0.1", port, clean_start=False, properties=props)
+        return client
+
+    first = session()
+    first.loop_start()
+    subscribed.wait(10)
+    first.disconnect()
+    first.loop_stop()
+    publish(port, n, fleet, "bench-pub-bare")
+    count[0] = 0
+    second = session()
+    start = time.perf_counter()
+    second.loop_start()
+    done.wait(600)
+    elapsed = time.perf_counter() - start
+    second.disconnect()
+    second.loop_stop()
     return n / elapsed
 
 
@@ -96,6 +140,9 @@ def main() -> None:
             drain_rate = n / (time.perf_counter() - start)
             print(f"drain: {n} queued messages written to InfluxDB in {elapsed:.2f} s = {drain_rate:,.0f} msg/s "
                   f"(publisher alone reached {pub_rate:,.0f} msg/s)")
+            bare = bare_drain_rate(stack.ports.mqtt, n, make_fleet(BARE))
+            print(f"bare:  a subscriber that only counts drains the same {n} at {bare:,.0f} msg/s; "
+                  f"ours / bare = {drain_rate / bare:.0%}")
 
             # live: publisher in another process while the service runs
             out: multiprocessing.Queue = multiprocessing.Queue()
