@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -72,21 +73,30 @@ class AlertService:
         self.notify_prefix = notify_prefix
         self.channels = channels  # only these get outbox rows (no e-mail rows without an SMTP server)
 
+    @contextmanager
+    def _unit_of_work(self) -> Iterator[tuple[Session, list[str]]]:
+        """One transaction; the ticket-metric points it produced are emitted only once it committed."""
+        lines: list[str] = []
+        with self.sessions.begin() as session:
+            yield session, lines
+        for metric in lines:
+            self.metrics(metric)
+
+    @staticmethod
+    def _order(session: Session, order_id: int) -> WorkOrder:
+        order = session.get(WorkOrder, order_id)
+        if order is None:
+            raise LookupError(f"work order {order_id} not found")
+        return order
+
     # ------------------------------------------------------------------ signals
     def handle(self, signal: Signal) -> Outcome:
-        for attempt in range(2):
-            lines: list[str] = []
-            try:
-                with self.sessions.begin() as session:
-                    outcome = self._handle(session, signal, lines)
-            except IntegrityError:  # another instance opened the same order first: apply as a repeat
-                if attempt:
-                    raise
-                continue
-            for metric in lines:
-                self.metrics(metric)
-            return outcome
-        raise AssertionError("unreachable")
+        try:
+            with self._unit_of_work() as (session, lines):
+                return self._handle(session, signal, lines)
+        except IntegrityError:  # another instance opened the same order first: now it is a repeat
+            with self._unit_of_work() as (session, lines):
+                return self._handle(session, signal, lines)
 
     def _handle(self, session: Session, signal: Signal, lines: list[str]) -> Outcome:
         now = self.clock()
@@ -154,8 +164,7 @@ class AlertService:
         """Resolve orders of flapping alerts that stayed clear through their hold time."""
         now = self.clock()
         count = 0
-        lines: list[str] = []
-        with self.sessions.begin() as session:
+        with self._unit_of_work() as (session, lines):
             due = session.scalars(select(Alert).where(Alert.resolve_after <= now, Alert.firing.is_(False))).all()
             for alert in due:
                 order = session.scalar(select(WorkOrder).where(
@@ -165,8 +174,6 @@ class AlertService:
                     self._transition(session, order, "resolve", SYSTEM, "fault stayed clear after flapping", now,
                                      lines)
                     count += 1
-        for metric in lines:
-            self.metrics(metric)
         return count
 
     # ------------------------------------------------------------------ orders
@@ -195,14 +202,9 @@ class AlertService:
     def transition(self, order_id: int, action: str, actor: str, note: str | None = None) -> WorkOrder:
         """Technician / staff actions: acknowledge, start, resolve, close."""
         now = self.clock()
-        lines: list[str] = []
-        with self.sessions.begin() as session:
-            order = session.get(WorkOrder, order_id)
-            if order is None:
-                raise LookupError(f"work order {order_id} not found")
+        with self._unit_of_work() as (session, lines):
+            order = self._order(session, order_id)
             self._transition(session, order, action, actor, note, now, lines)
-        for metric in lines:
-            self.metrics(metric)
         return order
 
     def _transition(self, session: Session, order: WorkOrder, action: str, actor: str, note: str | None,
@@ -234,11 +236,8 @@ class AlertService:
         if not 1 <= rating <= 5:
             raise ValueError("rating must be 1..5")
         now = self.clock()
-        lines: list[str] = []
-        with self.sessions.begin() as session:
-            order = session.get(WorkOrder, order_id)
-            if order is None:
-                raise LookupError(f"work order {order_id} not found")
+        with self._unit_of_work() as (session, lines):
+            order = self._order(session, order_id)
             if order.status not in (Status.RESOLVED.value, Status.CLOSED.value):
                 raise TransitionError(f"follow-up needs a resolved or closed order; this one is {order.status}")
             order.rating, order.follow_up_comment, order.followed_up_at = rating, comment, now
@@ -246,8 +245,6 @@ class AlertService:
             lines.append(self._metric(order, "follow_up", now))
             if order.status == Status.RESOLVED.value:
                 self._transition(session, order, "close", actor, "closed after follow-up visit", now, lines)
-        for metric in lines:
-            self.metrics(metric)
         return order
 
     # ------------------------------------------------------------------ escalation
@@ -255,8 +252,7 @@ class AlertService:
         """Orders nobody acknowledged in time go to the next on-call level (and the office is told)."""
         now = self.clock()
         count = 0
-        lines: list[str] = []
-        with self.sessions.begin() as session:
+        with self._unit_of_work() as (session, lines):
             due = session.scalars(select(WorkOrder).where(
                 WorkOrder.status == Status.OPEN.value, WorkOrder.ack_due_at <= now).order_by(WorkOrder.id)).all()
             for order in due:
@@ -277,8 +273,6 @@ class AlertService:
                              [p for p in (nxt, previous) if p], now)
                 lines.append(self._metric(order, "escalated", now))
                 count += 1
-        for metric in lines:
-            self.metrics(metric)
         return count
 
     # ------------------------------------------------------------------ side effects (outbox rows)
