@@ -66,3 +66,33 @@ def test_instances_in_one_shared_group_split_the_stream_without_duplicates(stack
     finally:
         for runtime in runtimes:
             runtime.stop()
+
+
+def test_broker_restarted_while_a_device_keeps_publishing_loses_nothing(stack, unique, tmp_path, influx):
+    """Mosquitto stopped (clean shutdown, its persistence saved) and restarted in the middle of a stream; the
+    publisher's client re-sends what the broker had not acknowledged, the broker delivers what it had queued."""
+    broker = Mosquitto(tmp_path / "broker", free_port())
+    broker.start()
+    runtime = build(settings_for(stack, unique, tmp_path / "data", mqtt_port=broker.port))
+    runtime.start()
+    publisher = Publisher("127.0.0.1", broker.port, client_id=f"stream-{unique}")
+    try:
+        assert runtime.listener.wait_connected(10)
+        publisher.connect()
+        fleet = Fleet(seed=23, prefix=unique)
+        for i in range(1000):
+            publisher.publish([fleet.next_telemetry(int(time.time() * 1000))])
+            if i == 400:
+                broker.stop()
+                time.sleep(1)
+                broker.start()
+            time.sleep(0.002)
+        assert publisher.flush(60), "the publisher never got all its acknowledgements"
+        stored = lambda: sum(influx.count(k) for k in ("elevator", "access", "meter"))  # noqa: E731
+        assert wait_for(lambda: stored() >= 1000, 60), (stored(), runtime.stats())
+        time.sleep(0.3)
+        assert stored() == 1000
+    finally:
+        publisher.close()
+        runtime.stop()
+        broker.stop()
