@@ -92,6 +92,50 @@ def bare_drain_rate(port: int, n: int, fleet: Fleet) -> float:
     return n / elapsed
 
 
+def nodered_drain_rate(stack: LocalStack, workdir: Path, n: int) -> tuple[float, int, int]:
+    """Node-RED drains the same n queued messages (its own topics and database); timed from its first point to
+    its last, so its slower start-up is not counted against it. Returns (rate, points stored, write errors)."""
+    from nodered_peer import NodeRed
+
+    prefix = "bench-nodered"
+    peer = InfluxV1Client(InfluxConfig(url=stack.influxdb.url, database="nodered"))
+    peer.ensure_database()
+    nodered = NodeRed(workdir, stack.ports.mqtt, stack.influxdb.url, "nodered", prefix)
+    nodered.start()  # establishes its persistent session
+    nodered.stop()
+    publish(stack.ports.mqtt, n, make_fleet(prefix), "bench-pub-nodered")
+    marks: dict[str, float] = {}
+
+    def watch() -> None:  # from process launch on: when the first point lands, when the count stops growing
+        deadline, last, last_change = time.perf_counter() + 600, 0, time.perf_counter()
+        while time.perf_counter() < deadline:
+            have = stored(peer)
+            now = time.perf_counter()
+            if have and "first" not in marks:
+                marks["first"] = now
+            if have != last:
+                last, last_change, marks["last"] = have, now, now
+            if have >= n or (have and now - last_change > 10):
+                return
+            time.sleep(0.01)
+
+    import threading
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    nodered.start()
+    try:
+        watcher.join()
+        have = stored(peer)
+        if not have:
+            raise TimeoutError("Node-RED stored nothing")
+        errors = (workdir / "node-red.log").read_text(errors="replace").count("[error] [influxdb out")
+        return have / (marks["last"] - marks["first"]), have, errors
+    finally:
+        nodered.stop()
+        peer.close()
+
+
 def _publish_child(port: int, n: int, fleet: Fleet, out: multiprocessing.Queue) -> None:
     out.put(publish(port, n, fleet, "bench-pub-live"))
 
@@ -114,6 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--smoke", action="store_true", help="tiny run for CI: checks the script works")
+    parser.add_argument("--peer", action="store_true", help="also measure Node-RED (installed from npm on first use)")
     args = parser.parse_args()
     n = 2_000 if args.smoke else args.messages
 
@@ -143,6 +188,11 @@ def main() -> None:
             bare = bare_drain_rate(stack.ports.mqtt, n, make_fleet(BARE))
             print(f"bare:  a subscriber that only counts drains the same {n} at {bare:,.0f} msg/s; "
                   f"ours / bare = {drain_rate / bare:.0%}")
+            if args.peer:
+                theirs, kept, errors = nodered_drain_rate(stack, Path(tmp) / "node-red", n)
+                print(f"peer:  Node-RED (mqtt in -> influxdb out) stored {kept} of the same {n} at "
+                      f"{theirs:,.0f} msg/s ({n - kept} lost, {errors} InfluxDB write errors in its log); "
+                      f"ours / theirs = {drain_rate / theirs:.2f}x, and ours lost 0")
 
             # live: publisher in another process while the service runs
             out: multiprocessing.Queue = multiprocessing.Queue()
