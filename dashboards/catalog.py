@@ -11,7 +11,7 @@ from grafana_foundation_sdk.builders import dashboard
 
 from dashboards.panels import bars, count_thresholds, grid, kpi, series, single, site_variables
 from dashboards.queries import INFLUX_FILTER as IF
-from dashboards.queries import SQL, InfluxQL
+from dashboards.queries import SQL, InfluxQL, sql_filter
 from dashboards.queries import SQL_FILTER as SF
 
 OPEN = "status IN ('open', 'acknowledged', 'in_progress')"
@@ -36,7 +36,7 @@ def kpi_row(board: dashboard.Dashboard) -> dashboard.Dashboard:
         .with_panel(kpi("Facility intact rate", SQL(
             "SELECT 100.0 * count(*) FILTER (WHERE d.online IS NOT FALSE AND NOT EXISTS ("
             "SELECT 1 FROM alerts a WHERE a.device_id = d.device_id AND a.firing)) / NULLIF(count(*), 0) "
-            f"AS \"intact %\" FROM devices d WHERE d.{SF.replace(' AND building', ' AND d.building')}"),
+            f"AS \"intact %\" FROM devices d WHERE {sql_filter('d')}"),
             TARGET_INTACT, "Devices online and without a firing fault; target 98 %"))
         .with_panel(kpi("Fault repair rate", SQL(
             "SELECT 100.0 * count(*) FILTER (WHERE resolved_at IS NOT NULL) / NULLIF(count(*), 0) AS \"repaired %\" "
@@ -90,7 +90,7 @@ def elevators() -> dashboard.Dashboard:
         "FROM devices d LEFT JOIN work_orders w ON w.device_id = d.device_id AND w.priority IN "
         "('life_safety', 'outage') AND w.created_at <= $__timeTo() "
         "AND COALESCE(w.resolved_at, $__timeTo()) >= $__timeFrom() "
-        f"WHERE d.kind = 'elevator' AND d.{SF.replace(' AND building', ' AND d.building')} "
+        f"WHERE d.kind = 'elevator' AND {sql_filter('d')} "
         "GROUP BY d.device_id, d.building ORDER BY 3"
     )
     return (
@@ -141,7 +141,7 @@ def meters() -> dashboard.Dashboard:
         .with_panel(grid("Meter anomalies now", SQL(
             "SELECT a.rule_id, a.device_id, a.building, d.unit, a.last_fired_at, a.detail FROM alerts a "
             "JOIN devices d ON d.device_id = a.device_id WHERE d.kind = 'meter' AND a.firing "
-            f"AND a.{SF.replace(' AND building', ' AND a.building')} ORDER BY a.last_fired_at DESC"), span=6))
+            f"AND {sql_filter('a')} ORDER BY a.last_fired_at DESC"), span=6))
         .with_panel(grid("Battery per meter", InfluxQL(
             f"SELECT last(\"battery_pct\") AS battery FROM \"meter\" WHERE $timeFilter AND {IF} GROUP BY \"device\"",
             result_format="table")))

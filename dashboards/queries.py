@@ -23,6 +23,11 @@ INFLUX_FILTER = "\"site\" =~ /^$site$/ AND \"building\" =~ /^$building$/"
 SQL_FILTER = "site IN ($site) AND building IN ($building)"
 
 
+def sql_filter(alias: str) -> str:
+    """``SQL_FILTER`` on a table alias (for joins): ``d.site IN ($site) AND d.building IN ($building)``."""
+    return f"{alias}.site IN ($site) AND {alias}.building IN ($building)"
+
+
 @dataclass
 class _Query(cogvariants.Dataquery):
     body: dict
