@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import ColumnElement, Select, delete
 from sqlalchemy.orm import Session
 
 from alerts.models import ApiToken, Role, User
@@ -30,6 +30,12 @@ class Principal:
     site: str | None = None
     building: str | None = None
     unit: str | None = None
+
+    def only_my_sites(self, query: Select, site_column: ColumnElement) -> Select:
+        """Narrow a query to a technician's sites (staff, and technicians without a site list, see all)."""
+        if self.role is Role.TECHNICIAN and self.sites:
+            return query.where(site_column.in_(self.sites))
+        return query
 
     def may_work_site(self, site: str) -> bool:
         if self.role is Role.STAFF:

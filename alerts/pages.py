@@ -106,8 +106,7 @@ def build_pages(sessions: sessionmaker, service: AlertService, operator_token: s
         if me.role is Role.OWNER:
             return to("/ui/notices")
         query = select(WorkOrder).where(WorkOrder.status.in_(OPEN)).order_by(WorkOrder.ack_due_at)
-        if me.role is Role.TECHNICIAN and me.sites:
-            query = query.where(WorkOrder.site.in_(me.sites))
+        query = me.only_my_sites(query, WorkOrder.site)
         with sessions() as session:
             orders = list(session.scalars(query))
         mine = [o for o in orders if me.person_id and o.assignee == me.person_id]

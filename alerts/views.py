@@ -192,8 +192,7 @@ def build_router(sessions: sessionmaker, service: AlertService, config: AlertCon
                 query = query.where(column == value)
         if open_only:
             query = query.where(WorkOrder.status.in_(["open", "acknowledged", "in_progress"]))
-        if me.role is Role.TECHNICIAN and me.sites:
-            query = query.where(WorkOrder.site.in_(me.sites))
+        query = me.only_my_sites(query, WorkOrder.site)
         with sessions() as session:
             return list(session.scalars(query))
 
@@ -240,8 +239,7 @@ def build_router(sessions: sessionmaker, service: AlertService, config: AlertCon
         query = select(Alert).order_by(Alert.id.desc()).limit(limit)
         if firing is not None:
             query = query.where(Alert.firing.is_(firing))
-        if me.role is Role.TECHNICIAN and me.sites:
-            query = query.where(Alert.site.in_(me.sites))
+        query = me.only_my_sites(query, Alert.site)
         with sessions() as session:
             return list(session.scalars(query))
 
