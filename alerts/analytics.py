@@ -37,70 +37,92 @@ def _media_clause(rule: AnalyticsRule) -> str:
     return " AND (" + " OR ".join(f"\"medium\" = '{m}'" for m in rule.media) + ")"
 
 
-def _frames(series: list[dict]) -> list[tuple[dict, pd.DataFrame]]:
-    out = []
+TAGS = ["device", "site", "building", "unit", "medium"]
+
+
+def _frame(series: list[dict]) -> pd.DataFrame:
+    """All series of a ``GROUP BY`` query as one long frame with the tags as columns.
+
+    One frame for the whole fleet rather than one per device: per-device frames cost milliseconds each and ran on
+    the service's own interpreter while telemetry was streaming (measured: 18 % of it during a drain).
+    """
+    parts = []
     for s in series:
-        frame = pd.DataFrame(s["values"], columns=s["columns"])
-        frame["time"] = pd.to_datetime(frame["time"], unit="ms", utc=True)
-        out.append((s.get("tags", {}), frame))
-    return out
+        part = pd.DataFrame(s["values"], columns=s["columns"])
+        tags = s.get("tags", {})
+        for tag in TAGS:
+            part[tag] = tags.get(tag) or ""
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=["time", *TAGS])
+    frame = pd.concat(parts, ignore_index=True)
+    frame["time"] = pd.to_datetime(frame["time"], unit="ms", utc=True)
+    return frame
 
 
-def _finding(tags: dict, fault: bool, detail: str) -> Finding:
-    return Finding(tags["device"], tags["site"], tags["building"], tags.get("unit") or None,
-                   tags.get("medium") or None, fault, detail)
+def _findings(table: pd.DataFrame, fault: pd.Series, detail: pd.Series) -> list[Finding]:
+    """One verdict per row of a table indexed by the tags."""
+    return [Finding(device, site, building, unit or None, medium or None, bool(is_fault), text)
+            for (device, site, building, unit, medium), is_fault, text
+            in zip(table.index, fault, detail, strict=True)]
 
 
 def night_flow_leak(influx: InfluxV1Client, rule: AnalyticsRule, now: datetime) -> list[Finding]:
     since = now - timedelta(hours=rule.lookback_h)
-    series = influx.query(
+    frame = _frame(influx.query(
         f"SELECT \"flow\" FROM \"meter\" WHERE time >= {int(since.timestamp() * 1000)}ms{_media_clause(rule)} "
         "GROUP BY \"device\", \"site\", \"building\", \"unit\", \"medium\""
-    )
+    ))
+    if frame.empty:
+        return []
     start_h, end_h = rule.night_hours
-    findings = []
-    for tags, frame in _frames(series):
-        local_hours = frame["time"].dt.tz_convert(now.astimezone().tzinfo).dt.hour
-        night = frame[(local_hours >= start_h) & (local_hours < end_h)]
-        if len(night) < 3:
-            continue  # not enough night readings to judge
-        minimum = float(night["flow"].min())
-        findings.append(_finding(tags, minimum > rule.min_flow,
-                                 f"minimum night flow {minimum:.3f} over {len(night)} readings"))
-    return findings
+    local_hours = frame["time"].dt.tz_convert(now.astimezone().tzinfo).dt.hour
+    night = frame[(local_hours >= start_h) & (local_hours < end_h)]
+    table = night.groupby(TAGS, sort=True)["flow"].agg(["min", "count"])
+    table = table[table["count"] >= 3]  # not enough night readings to judge the others
+    detail = [f"minimum night flow {m:.3f} over {n} readings" for m, n in zip(table["min"], table["count"],
+                                                                                strict=True)]
+    return _findings(table, table["min"] > rule.min_flow, pd.Series(detail, dtype=object))
 
 
-def _daily_spread(influx: InfluxV1Client, rule: AnalyticsRule, now: datetime) -> list[tuple[dict, pd.DataFrame]]:
+def _daily_use(influx: InfluxV1Client, rule: AnalyticsRule, now: datetime) -> pd.DataFrame:
+    """Consumption per device and day (the spread of the register), days without readings left out."""
     since = now - timedelta(days=rule.baseline_days)
-    series = influx.query(
+    frame = _frame(influx.query(
         f"SELECT spread(\"reading\") AS used, count(\"reading\") AS n FROM \"meter\" "
         f"WHERE time >= {int(since.timestamp() * 1000)}ms AND time <= {int(now.timestamp() * 1000)}ms"
         f"{_media_clause(rule)} GROUP BY time(1d), \"device\", \"site\", \"building\", \"unit\", \"medium\""
-    )
-    return [(tags, frame[frame["n"].fillna(0) > 0]) for tags, frame in _frames(series)]
+    ))
+    if frame.empty:
+        return frame
+    return frame[frame["n"].fillna(0) > 0].sort_values([*TAGS, "time"])
 
 
 def consumption_anomaly(influx: InfluxV1Client, rule: AnalyticsRule, now: datetime) -> list[Finding]:
-    findings = []
-    for tags, days in _daily_spread(influx, rule, now):
-        if len(days) < 4:
-            continue  # need a baseline of at least three days plus the day judged
-        history, latest = days["used"].iloc[:-1], float(days["used"].iloc[-1])
-        mean, std = float(history.mean()), float(history.std(ddof=0))
-        deviation = abs(latest - mean)
-        fault = deviation > rule.sigma * std if std > 0 else deviation > max(mean, 1e-9) * rule.sigma
-        findings.append(_finding(tags, fault, f"latest day {latest:.3f} vs mean {mean:.3f} (std {std:.3f})"))
-    return findings
+    days = _daily_use(influx, rule, now)
+    if days.empty:
+        return []
+    is_latest = days.groupby(TAGS).cumcount(ascending=False) == 0
+    baseline = days[~is_latest].groupby(TAGS)["used"]
+    history = pd.DataFrame({"days": baseline.count(), "mean": baseline.mean(), "std": baseline.std(ddof=0)})
+    table = history.join(days[is_latest].set_index(TAGS)["used"].rename("latest"), how="inner")
+    table = table[table["days"] >= 3]  # a baseline of at least three days plus the day judged
+    deviation = (table["latest"] - table["mean"]).abs()
+    fault = (deviation > rule.sigma * table["std"]).where(
+        table["std"] > 0, deviation > table["mean"].clip(lower=1e-9) * rule.sigma)
+    detail = [f"latest day {latest:.3f} vs mean {mean:.3f} (std {std:.3f})"
+              for latest, mean, std in zip(table["latest"], table["mean"], table["std"], strict=True)]
+    return _findings(table, fault, pd.Series(detail, dtype=object))
 
 
 def zero_consumption(influx: InfluxV1Client, rule: AnalyticsRule, now: datetime) -> list[Finding]:
-    findings = []
-    for tags, days in _daily_spread(influx, rule, now):
-        if len(days) < rule.baseline_days - 1:
-            continue  # the meter has not reported over (nearly) the whole period
-        total = float(days["used"].sum())
-        findings.append(_finding(tags, total == 0.0, f"consumption {total:.3f} over {len(days)} days"))
-    return findings
+    days = _daily_use(influx, rule, now)
+    if days.empty:
+        return []
+    table = days.groupby(TAGS)["used"].agg(["sum", "count"])
+    table = table[table["count"] >= rule.baseline_days - 1]  # reported over (nearly) the whole period
+    detail = [f"consumption {total:.3f} over {n} days" for total, n in zip(table["sum"], table["count"], strict=True)]
+    return _findings(table, table["sum"] == 0.0, pd.Series(detail, dtype=object))
 
 
 ANALYSES = {

@@ -26,6 +26,7 @@ from alerts.service import AlertService
 from gateway.contract import DeviceMessage, MeterTelemetry, StatusPayload
 from gateway.topics import Channel, Kind
 from ingest.influx import InfluxV1Client
+from ingest.writer import Envelope
 
 log = logging.getLogger(__name__)
 POLL_S = 0.01
@@ -65,7 +66,7 @@ class AlertEngine:
     def __init__(self, sessions: sessionmaker, config: AlertConfig, service: AlertService, *,
                  clock: Callable[[], datetime], influx: InfluxV1Client | None = None,
                  on_change: Callable[[], None] | None = None, tick_s: float = 1.0,
-                 device_flush_s: float = 2.0) -> None:
+                 device_flush_s: float = 2.0, analytics_delay_s: float = 60.0) -> None:
         self.sessions = sessions
         self.config = config
         self.service = service
@@ -74,6 +75,7 @@ class AlertEngine:
         self.on_change = on_change or (lambda: None)
         self.tick_s = tick_s
         self.device_flush_s = device_flush_s
+        self.analytics_delay_s = analytics_delay_s
         self.evaluator = Evaluator(config.rules)
         self.analytics_rules = [r for r in config.rules if isinstance(r, AnalyticsRule)]
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -102,6 +104,14 @@ class AlertEngine:
     def submit(self, msg: DeviceMessage) -> None:
         """The gateway's sink: O(1), never blocks, never raises."""
         self._queue.put(msg)
+
+    def submit_envelope(self, envelope: Envelope) -> None:
+        """The gateway's target in the ``alerts`` role: the MQTT acknowledgement goes out only once the message
+        was judged and any work order it opened is committed, so a crash makes the broker redeliver it."""
+        if isinstance(envelope.item, DeviceMessage):
+            self._queue.put(envelope)
+        elif envelope.ack is not None:  # a dead letter: the ingest role records it, nothing to judge here
+            envelope.ack()
 
     @property
     def backlog(self) -> int:
@@ -132,6 +142,10 @@ class AlertEngine:
             for _ in range(5000):
                 if isinstance(item, DeviceMessage):
                     self._observe(item)
+                elif isinstance(item, Envelope):
+                    self._observe(item.item)
+                    if item.ack is not None:
+                        item.ack()
                 elif isinstance(item, _Findings):
                     self._apply_findings(item)
                 try:
@@ -211,7 +225,10 @@ class AlertEngine:
 
     # --- analytics ---
     def _run_analytics(self) -> None:
-        next_run = {r.id: 0.0 for r in self.analytics_rules}
+        # The first run waits a little: right after a start the service is usually draining what the broker
+        # queued meanwhile, and scheduled judgements over hours of history can wait that long.
+        first = time.monotonic() + self.analytics_delay_s
+        next_run = {r.id: first for r in self.analytics_rules}
         while not self._stop.wait(1.0):
             for rule in self.analytics_rules:
                 if time.monotonic() >= next_run[rule.id]:

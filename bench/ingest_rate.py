@@ -1,12 +1,16 @@
 """Sustained ingest rate: messages/s from Mosquitto fully written to InfluxDB by the service.
 
-Starts its own Mosquitto and InfluxDB on free ports in a temporary directory, then measures two things:
+Starts its own Mosquitto, InfluxDB and PostgreSQL on free ports in a temporary directory, runs the service as
+``community run`` processes in each layout (``all``: one process; ``split``: an ingest and an alerts process) and
+measures:
 
+- bare: a paho subscriber that only counts drains N queued messages: the limit for a Python consumer here;
 - drain: N messages queued by the broker while the service is stopped (persistent session), then the service is
-  started and timed until all N are in InfluxDB; this is the service's own ceiling, the publisher is not running;
-- live: the service runs while a publisher in a separate process sends N messages as fast as it can.
+  started and timed from its first stored point until all N are in InfluxDB; the service's own ceiling;
+- live: the service runs while a publisher in a separate process sends N messages as fast as it can;
+- peer (``--peer``): Node-RED draining the same N into InfluxDB.
 
-Usage: python bench/ingest_rate.py [--messages 50000] [--smoke]
+Usage: python bench/ingest_rate.py [--messages 50000] [--layouts all split] [--peer] [--smoke]
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from community.localservices import LocalStack, Ports, free_port
-from community.runtime import build
-from community.settings import Settings
+from harness import LAYOUTS, Service, private_stack, service_env, watch_growth
+
+from community.localservices import LocalStack
 from ingest.influx import InfluxConfig, InfluxV1Client
 from simulator.fleet import Fleet
 from simulator.publisher import Publisher
@@ -35,7 +39,7 @@ def make_fleet(prefix: str = PREFIX) -> Fleet:
 
 def publish(port: int, n: int, fleet: Fleet, client_id: str) -> float:
     """Publish n telemetry messages as fast as the broker takes them; returns msg/s."""
-    publisher = Publisher("127.0.0.1", port, client_id=client_id, max_inflight=2000)
+    publisher = Publisher("127.0.0.1", port, client_id=client_id, max_inflight=50)
     publisher.connect()
     start = time.perf_counter()
     now_ms = int(time.time() * 1000)
@@ -104,33 +108,19 @@ def nodered_drain_rate(stack: LocalStack, workdir: Path, n: int) -> tuple[float,
     nodered.start()  # establishes its persistent session
     nodered.stop()
     publish(stack.ports.mqtt, n, make_fleet(prefix), "bench-pub-nodered")
-    marks: dict[str, float] = {}
-
-    def watch() -> None:  # from process launch on: when the first point lands, when the count stops growing
-        deadline, last, last_change = time.perf_counter() + 600, 0, time.perf_counter()
-        while time.perf_counter() < deadline:
-            have = stored(peer)
-            now = time.perf_counter()
-            if have and "first" not in marks:
-                marks["first"] = now
-            if have != last:
-                last, last_change, marks["last"] = have, now, now
-            if have >= n or (have and now - last_change > 10):
-                return
-            time.sleep(0.01)
-
     import threading
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
+    result: list[tuple[float, int]] = []
+    watcher = threading.Thread(target=lambda: result.append(watch_growth(lambda: stored(peer), n, stall_s=10)))
+    watcher.start()  # before Node-RED starts: the rate is timed from its first stored point, as ours
     nodered.start()
     try:
         watcher.join()
-        have = stored(peer)
-        if not have:
+        if not result:
             raise TimeoutError("Node-RED stored nothing")
+        rate, have = result[0]
         errors = (workdir / "node-red.log").read_text(errors="replace").count("[error] [influxdb out")
-        return have / (marks["last"] - marks["first"]), have, errors
+        return rate, have, errors
     finally:
         nodered.stop()
         peer.close()
@@ -150,72 +140,87 @@ def wait_stored(influx: InfluxV1Client, target: int, timeout: float = 600) -> fl
     while (have := stored(influx)) < target:
         if time.perf_counter() - start > timeout:
             raise TimeoutError(f"only {have} of {target} stored")
-        time.sleep(0.05)
+        time.sleep(0.1)
     return time.perf_counter() - start
+
+
+def measure_layout(stack: LocalStack, tmp: Path, layout: str, n: int, bare: float | None) -> float:
+    """Drain and live figures for one layout of the service; returns the drain rate."""
+    prefix = f"{PREFIX}-{layout}"  # own topics and session per layout: nothing queues for the other one
+    env = service_env(stack, prefix=prefix, client_id=f"bench-{layout}", influx_db=f"bench_{layout}",
+                      data_dir=tmp / f"data-{layout}",
+                      database_url=stack.postgres.create_database(f"bench_{layout}"))
+    service = Service(layout, env, tmp / f"run-{layout}")
+    influx = InfluxV1Client(InfluxConfig(url=stack.influxdb.url, database=f"bench_{layout}"))
+    try:
+        service.start()  # establishes the persistent session(s), then stops: the broker queues for them
+        service.stop()
+        fleet = make_fleet(prefix)
+        pub_rate = publish(stack.ports.mqtt, n, fleet, f"bench-pub-{layout}")
+        service.start(wait=False)
+        rate, have = watch_growth(lambda: stored(influx), n)
+        ratio = f"; ours / bare = {rate / bare:.0%}" if bare else ""
+        print(f"drain [{layout}]: {have} of {n} queued messages written to InfluxDB at {rate:,.0f} msg/s "
+              f"({' + '.join(LAYOUTS[layout])} process{'es' if layout == 'split' else ''}; publisher alone "
+              f"reached {pub_rate:,.0f} msg/s){ratio}", flush=True)
+        judged = _wait_judged(service, n)
+        print(f"        alert engine judged {judged} of {n} (its backlog caught up)", flush=True)
+
+        out: multiprocessing.Queue = multiprocessing.Queue()
+        child = multiprocessing.get_context("fork").Process(target=_publish_child,
+                                                            args=(stack.ports.mqtt, n, fleet, out))
+        start = time.perf_counter()
+        child.start()
+        wait_stored(influx, 2 * n)
+        live_elapsed = time.perf_counter() - start
+        child.join()
+        print(f"live  [{layout}]: {n} messages published at {out.get():,.0f} msg/s, all in InfluxDB after "
+              f"{live_elapsed:.2f} s = {n / live_elapsed:,.0f} msg/s end to end", flush=True)
+        stats = service.processes[0].stats()
+        total = stored(influx)
+        print(f"check [{layout}]: InfluxDB holds {total} points for {2 * n} published; dead letters "
+              f"{stats['dead_lettered']}, spooled {stats['spooled']}, last batch lag {stats['last_write_lag_ms']} ms",
+              flush=True)
+        if total != 2 * n:
+            raise SystemExit(f"LOSS: {2 * n - total} messages missing")
+        return rate
+    finally:
+        service.stop()
+        influx.close()
+
+
+def _wait_judged(service: Service, n: int, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while (judged := service.judge.stats()["alert_processed"]) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return judged
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--layouts", nargs="+", choices=sorted(LAYOUTS), default=["all", "split"],
+                        help="how the service runs: one process, or ingest and alerts processes")
     parser.add_argument("--smoke", action="store_true", help="tiny run for CI: checks the script works")
     parser.add_argument("--peer", action="store_true", help="also measure Node-RED (installed from npm on first use)")
     args = parser.parse_args()
     n = 2_000 if args.smoke else args.messages
 
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp).chmod(0o755)  # PostgreSQL runs as its own user and must reach its directory
-        stack = LocalStack(Path(tmp) / "servers", Ports(free_port(), free_port(), free_port(), free_port()))
-        stack.up()
-        settings = Settings(_env_file=None, mqtt_port=stack.ports.mqtt, influx_url=stack.influxdb.url,
-                            influx_db="bench", mqtt_topic_prefix=PREFIX, mqtt_client_id="bench-gw",
-                            data_dir=Path(tmp) / "data")
-        influx = InfluxV1Client(InfluxConfig(url=stack.influxdb.url, database="bench"))
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        stack = private_stack(tmp)
         try:
-            # drain: establish the session, stop, let the broker queue n, then time the service alone
-            runtime = build(settings)
-            runtime.start()
-            runtime.listener.wait_connected()
-            runtime.stop()
-            fleet = make_fleet()
-            pub_rate = publish(stack.ports.mqtt, n, fleet, "bench-pub-drain")
-            runtime = build(settings)
-            start = time.perf_counter()
-            runtime.start()
-            elapsed = wait_stored(influx, n)
-            drain_rate = n / (time.perf_counter() - start)
-            print(f"drain: {n} queued messages written to InfluxDB in {elapsed:.2f} s = {drain_rate:,.0f} msg/s "
-                  f"(publisher alone reached {pub_rate:,.0f} msg/s)")
             bare = bare_drain_rate(stack.ports.mqtt, n, make_fleet(BARE))
-            print(f"bare:  a subscriber that only counts drains the same {n} at {bare:,.0f} msg/s; "
-                  f"ours / bare = {drain_rate / bare:.0%}")
+            print(f"bare:  a subscriber that only counts drains {n} queued messages at {bare:,.0f} msg/s "
+                  "(the limit for a Python MQTT consumer on this machine)", flush=True)
+            rates = {layout: measure_layout(stack, tmp, layout, n, bare) for layout in args.layouts}
             if args.peer:
-                theirs, kept, errors = nodered_drain_rate(stack, Path(tmp) / "node-red", n)
+                theirs, kept, errors = nodered_drain_rate(stack, tmp / "node-red", n)
+                best = max(rates.values())
                 print(f"peer:  Node-RED (mqtt in -> influxdb out) stored {kept} of the same {n} at "
                       f"{theirs:,.0f} msg/s ({n - kept} lost, {errors} InfluxDB write errors in its log); "
-                      f"ours / theirs = {drain_rate / theirs:.2f}x, and ours lost 0")
-
-            # live: publisher in another process while the service runs
-            out: multiprocessing.Queue = multiprocessing.Queue()
-            child = multiprocessing.get_context("fork").Process(target=_publish_child,
-                                                                args=(stack.ports.mqtt, n, fleet, out))
-            start = time.perf_counter()
-            child.start()
-            wait_stored(influx, 2 * n)
-            live_elapsed = time.perf_counter() - start
-            child.join()
-            live_pub = out.get()
-            print(f"live:  {n} messages published at {live_pub:,.0f} msg/s, all in InfluxDB after "
-                  f"{live_elapsed:.2f} s = {n / live_elapsed:,.0f} msg/s end to end")
-            stats = runtime.stats()
-            total = stored(influx)
-            print(f"check: InfluxDB holds {total} points for {2 * n} published; dead letters "
-                  f"{stats['dead_lettered']}, spooled {stats['spooled']}, "
-                  f"last batch lag {stats['last_write_lag_ms']} ms")
-            runtime.stop()
-            if total != 2 * n:
-                raise SystemExit(f"LOSS: {2 * n - total} messages missing")
+                      f"ours / theirs = {best / theirs:.2f}x, and ours lost 0")
         finally:
-            influx.close()
             stack.down()
 
 

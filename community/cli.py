@@ -21,7 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("run", help="run the gateway, ingest writer and HTTP API (settings from COMMUNITY_* env)")
+    run = sub.add_parser("run", help="run the gateway, ingest writer, alert engine and HTTP API "
+                                     "(settings from COMMUNITY_* env)")
+    run.add_argument("--role", choices=["all", "ingest", "alerts"],
+                     help="split the service over processes (overrides COMMUNITY_ROLE; see docs/architecture.md)")
 
     sim = sub.add_parser("simulate", help="publish simulated device traffic to the broker")
     _simulator_args(sim)
@@ -110,12 +113,13 @@ def _serve(app, settings: Settings) -> uvicorn.Server:
 
 
 def _start_service(settings: Settings):
-    from community.runtime import build
+    from community.runtime import build, tune_gc
 
     token = settings.operator_token or secrets.token_urlsafe(24)
     if not settings.operator_token:
         logging.getLogger("community").warning("no COMMUNITY_OPERATOR_TOKEN set; this run's token: %s", token)
     runtime = build(settings)
+    tune_gc()
     runtime.start()
     return runtime, _serve(app_for(runtime, token), settings), token
 
@@ -130,6 +134,8 @@ def app_for(runtime, token: str, limits=None):  # noqa: ANN001, ANN201 - Runtime
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
+    if args.role:
+        settings = settings.model_copy(update={"role": args.role})
     runtime, server, _token = _start_service(settings)
     try:
         server.run()

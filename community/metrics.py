@@ -1,4 +1,9 @@
-"""Process-wide counters served on /healthz and /stats (plain ints under a lock; cheap on the hot path)."""
+"""Process-wide counters served on /healthz and /stats.
+
+Plain ints. ``add`` and ``set`` take a lock because several threads update some counters; a counter that only one
+thread ever updates (``received`` and ``decoded``, on the MQTT thread) is incremented directly, which is what the
+hot path can afford.
+"""
 
 from __future__ import annotations
 

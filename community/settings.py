@@ -18,6 +18,11 @@ class Settings(BaseSettings):
 
     mode: Literal["local", "production"] = Field(
         default="local", description="production refuses to start with missing or placeholder credentials")
+    role: Literal["all", "ingest", "alerts"] = Field(
+        default="all",
+        description="all: one process does everything; ingest: MQTT -> InfluxDB only (several may share the "
+                    "stream through mqtt_shared_group); alerts: its own MQTT session -> alert engine, notifications "
+                    "(one per deployment). See docs/architecture.md, 'Process roles'.")
 
     # --- MQTT (gateway) ---
     mqtt_host: str = "127.0.0.1"
@@ -102,7 +107,8 @@ class Settings(BaseSettings):
 
     @property
     def spool_dir(self) -> Path:
-        return self.data_dir / "spool"
+        """The alerts role spools only its ticket metrics, apart from an ingest process on the same data dir."""
+        return self.data_dir / ("spool-alerts" if self.role == "alerts" else "spool")
 
     @property
     def resolved_database_url(self) -> str:

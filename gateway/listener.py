@@ -130,7 +130,7 @@ class MqttListener:
 
     def handle(self, msg: mqtt.MQTTMessage) -> None:
         now_ms = int(time.time() * 1000)
-        self.counters.add(received=1)
+        self.counters.received += 1  # single writer (this thread): no lock on the hot path
         raw = msg.payload
         try:
             topic = msg.topic
@@ -147,7 +147,7 @@ class MqttListener:
             message = decode(topic, raw, prefix=self.config.topic_prefix, now_ms=now_ms, limits=self.limits)
         except ContractError as err:
             return DeadLetter.of(topic, raw, str(err), now_ms)
-        self.counters.add(decoded=1)
+        self.counters.decoded += 1
         for sink in self.sinks:
             try:
                 sink(message)

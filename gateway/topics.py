@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Kind(StrEnum):
@@ -43,8 +44,12 @@ class DeviceTopic:
         )
 
 
+@lru_cache(maxsize=262_144)
 def parse_topic(topic: str, prefix: str) -> DeviceTopic:
-    """Split and check a topic; raise ``TopicError`` naming the first wrong level."""
+    """Split and check a topic; raise ``TopicError`` naming the first wrong level.
+
+    Cached: a fleet publishes on a fixed set of topics, so the hot path mostly looks its answer up (a bad topic
+    raises and is not cached; the bound keeps memory flat whatever devices send)."""
     levels = topic.split("/")
     if len(levels) != 6:
         raise TopicError(f"topic must have 6 levels <prefix>/<site>/<building>/<kind>/<device>/<channel>, "

@@ -1,0 +1,141 @@
+"""What the benchmarks share: a private server stack, and the service run the way it runs in production, as
+``community run`` processes (one with ``--role all``, or an ``ingest`` and an ``alerts`` process side by side).
+
+Running the service in its own processes keeps the benchmark's own polling and publishing off the service's
+interpreter, so the figures are the service's, not the harness's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from community.localservices import LocalStack, Ports, free_port
+
+LAYOUTS = {"all": ["all"], "split": ["ingest", "alerts"]}
+TOKEN = "bench-operator-token"
+
+
+def private_stack(tmp: Path) -> LocalStack:
+    """Mosquitto, InfluxDB and PostgreSQL on free ports under ``tmp`` (which PostgreSQL's user must reach)."""
+    tmp.chmod(0o755)
+    stack = LocalStack(tmp / "servers", Ports(free_port(), free_port(), free_port(), free_port()))
+    stack.up()
+    return stack
+
+
+def service_env(stack: LocalStack, *, prefix: str, client_id: str, influx_db: str, data_dir: Path,
+                database_url: str, rules_file: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMUNITY_")}
+    env.update(COMMUNITY_MQTT_PORT=str(stack.ports.mqtt), COMMUNITY_MQTT_TOPIC_PREFIX=prefix,
+               COMMUNITY_MQTT_CLIENT_ID=client_id, COMMUNITY_INFLUX_URL=stack.influxdb.url,
+               COMMUNITY_INFLUX_DB=influx_db, COMMUNITY_DATA_DIR=str(data_dir),
+               COMMUNITY_DATABASE_URL=database_url, COMMUNITY_OPERATOR_TOKEN=TOKEN)
+    if rules_file:
+        env["COMMUNITY_RULES_FILE"] = str(rules_file)
+    return env
+
+
+class ServiceProcess:
+    """One ``community run --role <role>`` child with its own HTTP port and log file."""
+
+    def __init__(self, role: str, env: dict[str, str], workdir: Path) -> None:
+        self.role = role
+        self.port = free_port()
+        self.env = env | {"COMMUNITY_HTTP_PORT": str(self.port)}
+        self.workdir = workdir
+        self.log = workdir / f"service-{role}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        command = [str(Path(sys.executable).with_name("community")), "run", "--role", self.role]
+        with self.log.open("ab") as log:  # cwd = workdir: no stray .env is read
+            self.proc = subprocess.Popen(command, env=self.env, cwd=self.workdir, stdout=log, stderr=log)
+
+    def stats(self) -> dict:
+        response = httpx.get(f"http://127.0.0.1:{self.port}/stats", timeout=5,
+                             headers={"Authorization": f"Bearer {TOKEN}"})
+        response.raise_for_status()
+        return response.json()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until the HTTP API answers and MQTT is connected (the subscription is in place)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.role} process exited; see {self.log}:\n{self.log.read_text()[-2000:]}")
+            try:
+                if self.stats().get("mqtt_connected"):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.role} process not ready after {timeout} s; see {self.log}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Service:
+    """The service in one layout: ``all`` (one process) or ``split`` (ingest + alerts processes)."""
+
+    def __init__(self, layout: str, env: dict[str, str], workdir: Path) -> None:
+        self.layout = layout
+        self.processes = [ServiceProcess(role, env, workdir) for role in LAYOUTS[layout]]
+
+    @property
+    def judge(self) -> ServiceProcess:
+        """The process that runs the alert engine."""
+        return self.processes[-1]
+
+    def start(self, *, wait: bool = True) -> None:
+        for process in self.processes:
+            process.start()
+        if wait:
+            for process in self.processes:
+                process.wait_ready()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+    def pids(self) -> list[int]:
+        return [p.proc.pid for p in self.processes if p.proc is not None]
+
+
+def watch_growth(count: Callable[[], int], target: int, *, timeout: float = 600, poll_s: float = 0.1,
+                 stall_s: float = 15) -> tuple[float, int]:
+    """Sustained rate of ``count`` growing to ``target``: timed from the first sample above zero (so process
+    start-up is not counted, for any contender) to the sample that reached ``target``, or until it stalled.
+    Returns (items/s, final count)."""
+    deadline = time.monotonic() + timeout
+    first: tuple[float, int] | None = None
+    last_value, last_change = 0, time.monotonic()
+    while time.monotonic() < deadline:
+        value, now = count(), time.monotonic()
+        if value and first is None:
+            first = (now, value)
+        if value != last_value:
+            last_value, last_change = value, now
+        if value >= target or (first and now - last_change > stall_s):
+            break
+        time.sleep(poll_s)
+    if first is None:
+        raise TimeoutError("nothing arrived")
+    elapsed = last_change - first[0]
+    return ((last_value - first[1]) / elapsed if elapsed > 0 else float("nan")), last_value
