@@ -73,7 +73,7 @@ class ServiceProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.role} process exited; see {self.log}:\n{self.log.read_text()[-2000:]}")
             try:
-                if self.stats().get("mqtt_connected"):
+                if self.stats().get("subscribed"):
                     return
             except httpx.HTTPError:
                 pass

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
@@ -72,6 +74,16 @@ class Runtime:
     dispatcher: Dispatcher
     clock: Callable[[], datetime]
     closers: list[Callable[[], None]] = field(default_factory=list)
+    urgent_listener: MqttListener | None = None  # events and status on their own connection, where alerts run
+
+    @property
+    def listeners(self) -> list[MqttListener]:
+        return [self.listener] + ([self.urgent_listener] if self.urgent_listener else [])
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        """True once every MQTT connection is up and its subscription confirmed."""
+        deadline = time.monotonic() + timeout
+        return all(lst.wait_connected(max(0.0, deadline - time.monotonic())) for lst in self.listeners)
 
     @property
     def judges_alerts(self) -> bool:
@@ -87,11 +99,13 @@ class Runtime:
         if self.judges_alerts:
             self.dispatcher.start()
             self.alert_engine.start()
-        self.listener.start()
+        for listener in self.listeners:
+            listener.start()
         log.info("started in role %r", self.settings.role)
 
     def stop(self) -> None:
-        self.listener.stop()
+        for listener in reversed(self.listeners):
+            listener.stop()
         if self.judges_alerts:
             self.alert_engine.stop()
             self.dispatcher.stop()
@@ -107,6 +121,11 @@ class Runtime:
         data["spool_points"] = self.spool.pending_points
         data["spool_batches"] = len(self.spool)
         data["role"] = self.settings.role
+        data["subscribed"] = all(lst.wait_connected(0) for lst in self.listeners)
+        if self.urgent_listener is not None:  # it counts its own; the bulk lane received every message once
+            urgent = self.urgent_listener.counters
+            data["decoded"] = int(data["decoded"]) + urgent.decoded
+            data["mqtt_connected"] = bool(data["mqtt_connected"]) and urgent.mqtt_connected
         data["alert_backlog"] = self.alert_engine.backlog
         data["alert_processed"] = self.alert_engine.processed
         data["alert_signals"] = self.alert_engine.signals
@@ -137,20 +156,28 @@ def channels(settings: Settings) -> list[Channel]:
     return out
 
 
-def _listener(settings: Settings, counters: Counters, writer: IngestWriter, engine: AlertEngine) -> MqttListener:
+def _listeners(settings: Settings, counters: Counters, writer: IngestWriter,
+               engine: AlertEngine) -> tuple[MqttListener, MqttListener | None]:
     """What the MQTT stream feeds, by role:
 
-    - ``all``: the ingest writer (which acknowledges once stored) and, as a side sink, the alert engine;
-    - ``ingest``: the ingest writer only, in the configured shared-subscription group if any;
-    - ``alerts``: the alert engine only, on its own persistent session (``<client id>-alerts``, never shared: one
-      engine must see every message of a device, in order); it acknowledges once a message is judged.
+    - ``all``: the ingest writer (which acknowledges once stored) and, as a side sink, the alert engine; events
+      and status on the urgent lane (``<client id>-urgent``), the rest on the bulk lane;
+    - ``ingest``: the ingest writer only, one lane, in the configured shared-subscription group if any;
+    - ``alerts``: the alert engine only, on sessions of its own (``<client id>-alerts`` and
+      ``<client id>-alerts-urgent``, never shared: one engine must see every message of a device, in order); it
+      acknowledges once a message is judged.
     """
     config, lim = mqtt_config(settings), limits(settings)
+    if settings.role == "ingest":
+        return MqttListener(config, writer.submit, counters, limits=lim), None
     if settings.role == "alerts":
         config = replace(config, client_id=f"{config.client_id}-alerts", shared_group=None)
-        return MqttListener(config, engine.submit_envelope, counters, limits=lim)
-    sinks = [engine.submit] if settings.role == "all" else []
-    return MqttListener(config, writer.submit, counters, limits=lim, sinks=sinks)
+    bulk, urgent = replace(config, lane="bulk"), replace(config, lane="urgent", client_id=f"{config.client_id}-urgent")
+    if settings.role == "alerts":
+        return (MqttListener(bulk, engine.submit_envelope, counters, limits=lim),
+                MqttListener(urgent, partial(engine.submit_envelope, urgent=True), Counters(), limits=lim))
+    return (MqttListener(bulk, writer.submit, counters, limits=lim, sinks=[engine.submit]),
+            MqttListener(urgent, writer.submit, Counters(), limits=lim, sinks=[engine.submit_urgent]))
 
 
 def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
@@ -177,7 +204,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                             base_backoff_s=settings.notify_backoff_s)
     alert_engine = AlertEngine(sessions, alert_config, alerts, clock=clock, influx=influx,
                                on_change=dispatcher.wake, tick_s=settings.alert_tick_s)
-    listener = _listener(settings, counters, writer, alert_engine)
+    listener, urgent_listener = _listeners(settings, counters, writer, alert_engine)
     closers = [c.close for c in outbound if hasattr(c, "close")]
     return Runtime(settings, counters, engine, sessions, influx, spool, dead_letters, writer, listener,
-                   alert_config, alerts, alert_engine, dispatcher, clock, closers)
+                   alert_config, alerts, alert_engine, dispatcher, clock, closers, urgent_listener)

@@ -6,6 +6,11 @@
   ``ingest.writer``). Acks left over from an earlier connection are dropped: the broker redelivers those.
 - Reconnect with exponential backoff (paho's own loop), resubscribe on every connect.
 - Optional shared subscription ``$share/<group>/...`` so several instances split the stream.
+- Lanes: where alerts are judged, events and status messages (faults, liveness) come on a connection of their
+  own, the *urgent* lane (``.../event`` and ``.../status``), while the *bulk* lane subscribes to everything and
+  leaves those two channels to it. MQTT keeps one connection's messages in order, so on a single connection an
+  event waits behind every telemetry message queued before it; on its own lane it does not. The bulk lane still
+  sees (and dead-letters) every other topic, so together the lanes handle each message exactly once.
 - Nothing a device sends can raise out of ``on_message``: bad messages become dead letters.
 """
 
@@ -16,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -24,7 +30,7 @@ from paho.mqtt.properties import Properties
 from community.metrics import Counters
 from gateway.contract import ContractError, DeviceMessage, Limits, decode
 from gateway.deadletter import DeadLetter
-from gateway.topics import subscription
+from gateway.topics import URGENT_CHANNELS, subscription
 from ingest.writer import Envelope
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,7 @@ class MqttConfig:
     session_expiry_s: int = 86_400
     receive_maximum: int = 10_000
     keepalive_s: int = 30
+    lane: Literal["all", "bulk", "urgent"] = "all"
 
 
 class MqttListener:
@@ -62,7 +69,11 @@ class MqttListener:
         self.counters = counters
         self.limits = limits
         self.sinks = sinks or []
-        self.filter = subscription(config.topic_prefix, config.shared_group)
+        if config.lane == "urgent":
+            self.filters = [subscription(config.topic_prefix, config.shared_group, c.value) for c in URGENT_CHANNELS]
+        else:
+            self.filters = [subscription(config.topic_prefix, config.shared_group)]
+        self._leave = tuple(f"/{c.value}".encode() for c in URGENT_CHANNELS) if config.lane == "bulk" else ()
         self._generation = 0
         self._connected = threading.Event()
         self.client = mqtt.Client(
@@ -103,16 +114,16 @@ class MqttListener:
             log.error("MQTT connect refused: %s", reason_code)
             return
         self._generation += 1
-        client.subscribe(self.filter, qos=1)
+        client.subscribe([(f, 1) for f in self.filters])
         self.counters.add(mqtt_connects=1)
         self.counters.set(mqtt_connected=True)
         log.info("MQTT connected to %s:%s (session present: %s), subscribed to %s",
-                 self.config.host, self.config.port, flags.session_present, self.filter)
+                 self.config.host, self.config.port, flags.session_present, self.filters)
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
         failed = [rc for rc in reason_codes if rc.is_failure]
         if failed:
-            log.error("subscription to %s refused: %s", self.filter, failed)
+            log.error("subscription to %s refused: %s", self.filters, failed)
             return
         self._connected.set()
 
@@ -138,6 +149,10 @@ class MqttListener:
             topic = msg._topic.decode("utf-8", "backslashreplace")
             item: DeviceMessage | DeadLetter = DeadLetter.of(topic, raw, "topic is not valid UTF-8", now_ms)
         else:
+            if self._leave and msg._topic.endswith(self._leave):  # the urgent lane's (its own subscription)
+                if msg.qos:
+                    self.client.ack(msg.mid, msg.qos)
+                return
             item = self._decode(topic, raw, now_ms)
         ack = self._acker(msg.mid, msg.qos) if msg.qos else None
         self.submit(Envelope(item, ack))

@@ -67,7 +67,13 @@ def parse_topic(topic: str, prefix: str) -> DeviceTopic:
     return DeviceTopic(prefix, site, building, _KINDS[kind], device_id, _CHANNELS[channel])
 
 
-def subscription(prefix: str, shared_group: str | None = None) -> str:
-    """The one filter the gateway subscribes to, optionally as an MQTT 5 shared subscription."""
-    base = f"{prefix}/+/+/+/+/+"
+def subscription(prefix: str, shared_group: str | None = None, channel: str = "+") -> str:
+    """A filter the gateway subscribes to (every channel by default), optionally as an MQTT 5 shared
+    subscription."""
+    base = f"{prefix}/+/+/+/+/{channel}"
     return f"$share/{shared_group}/{base}" if shared_group else base
+
+
+URGENT_CHANNELS = (Channel.EVENT, Channel.STATUS)
+"""Channels that carry faults and liveness: the alert engine takes them on a lane of their own (see
+``gateway.listener``), so they never wait behind a backlog of telemetry."""

@@ -17,12 +17,16 @@ class Publisher:
     """A paho client that counts broker acknowledgements, so callers can wait until all were taken."""
 
     def __init__(self, host: str, port: int, *, client_id: str = "community-simulator", qos: int = 1,
-                 username: str | None = None, password: str | None = None, max_inflight: int = 1000) -> None:
+                 username: str | None = None, password: str | None = None, max_inflight: int = 100) -> None:
         self.qos = qos
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if username:
             self.client.username_pw_set(username, password)
-        self.client.max_inflight_messages_set(max_inflight)
+        # Our own window instead of paho's max_inflight: paho rescans every queued message on each PUBACK (slow
+        # with thousands queued) and was seen to stall with messages queued and none in flight. With paho's
+        # limit off it sends at once, and ``publish_raw`` waits while ``max_inflight`` are unacknowledged.
+        self.window = max_inflight
+        self.client.max_inflight_messages_set(0)
         self.client.max_queued_messages_set(0)
         self.client.on_publish = self._on_publish
         self._sent = 0
@@ -46,6 +50,7 @@ class Publisher:
     def publish_raw(self, topic: str, payload: bytes, *, retain: bool = False, qos: int | None = None) -> None:
         qos = self.qos if qos is None else qos
         with self._cond:
+            self._cond.wait_for(lambda: self._sent - self._acked < self.window)
             self._sent += 1
             if qos == 0:
                 self._acked += 1

@@ -86,7 +86,7 @@ def service(stack: LocalStack, unique: str, tmp_path: Path) -> Iterator[Callable
         extra = {"clock": clock} if clock else {}
         runtime = build(settings_for(stack, unique, tmp_path / "data", **overrides), **extra)
         runtime.start()
-        assert runtime.listener.wait_connected(10), "service did not connect and subscribe"
+        assert runtime.wait_connected(10), "service did not connect and subscribe"
         started.append(runtime)
         return runtime
 

@@ -26,14 +26,14 @@ def test_listener_reconnects_and_resubscribes_after_a_broker_restart(stack, uniq
     runtime = build(settings_for(stack, unique, tmp_path / "data", mqtt_port=broker.port))
     runtime.start()
     try:
-        assert runtime.listener.wait_connected(10)
+        assert runtime.wait_connected(10)
         fleet = Fleet(seed=21, prefix=unique)
         send(broker.port, fleet, 100, f"p1-{unique}")
         assert wait_for(lambda: runtime.counters.written >= 100)
         broker.stop()
         assert wait_for(lambda: not runtime.counters.mqtt_connected, 10)
         broker.start()
-        assert wait_for(lambda: runtime.counters.mqtt_connects >= 2 and runtime.listener.wait_connected(0), 40)
+        assert wait_for(lambda: runtime.counters.mqtt_connects >= 2 and runtime.wait_connected(0), 40)
         send(broker.port, fleet, 100, f"p2-{unique}")
         # wait on InfluxDB itself: acks in flight when the broker stopped come back as redeliveries, which the
         # writer counts again but InfluxDB stores once (same series and timestamp)
@@ -55,7 +55,7 @@ def test_instances_in_one_shared_group_split_the_stream_without_duplicates(stack
     for runtime in runtimes:
         runtime.start()
     try:
-        assert all(r.listener.wait_connected(10) for r in runtimes)
+        assert all(r.wait_connected(10) for r in runtimes)
         fleet = Fleet(seed=22, prefix=unique)
         publisher.publish([fleet.next_telemetry(int(time.time() * 1000)) for _ in range(400)])
         assert wait_for(lambda: sum(r.counters.written for r in runtimes) >= 400)
@@ -77,7 +77,7 @@ def test_broker_restarted_while_a_device_keeps_publishing_loses_nothing(stack, u
     runtime.start()
     publisher = Publisher("127.0.0.1", broker.port, client_id=f"stream-{unique}")
     try:
-        assert runtime.listener.wait_connected(10)
+        assert runtime.wait_connected(10)
         publisher.connect()
         fleet = Fleet(seed=23, prefix=unique)
         for i in range(1000):

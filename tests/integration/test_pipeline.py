@@ -115,7 +115,7 @@ def test_influxdb_down_mid_stream_spools_and_replays_everything(stack, unique, t
     runtime.start()
     client = InfluxV1Client(InfluxConfig(url=own.url, database=unique))
     try:
-        assert runtime.listener.wait_connected(10)
+        assert runtime.wait_connected(10)
         fleet = Fleet(seed=5, prefix=unique)
         publish_telemetry(fleet, publisher, 300)
         assert written(runtime, 300)

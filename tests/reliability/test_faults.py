@@ -107,7 +107,7 @@ def test_work_order_database_away_for_a_while_delays_orders_but_not_ingest(stack
     runtime = build(settings_for(stack, unique, tmp_path / "data", database_url=url, alert_tick_s=0.2))
     runtime.start()
     try:
-        assert runtime.listener.wait_connected(10)
+        assert runtime.wait_connected(10)
         fleet = Fleet(seed=32, prefix=unique)
         own.stop()
         publisher.publish(fleet.inject("passengers_trapped", "s1b1-el1", now_ms=int(time.time() * 1000)))
