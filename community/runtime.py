@@ -99,8 +99,13 @@ class Runtime:
         if self.judges_alerts:
             self.dispatcher.start()
             self.alert_engine.start()
-        for listener in self.listeners:
-            listener.start()
+        if self.urgent_listener is not None:
+            # Urgent lane first: the bulk lane leaves events and status to it, so on a broker that has never seen
+            # the urgent session, the bulk lane must not start before that session's subscription is in place.
+            self.urgent_listener.start()
+            if not self.urgent_listener.wait_connected(10):
+                log.warning("urgent lane not subscribed after 10 s; starting the bulk lane anyway")
+        self.listener.start()
         log.info("started in role %r", self.settings.role)
 
     def stop(self) -> None:

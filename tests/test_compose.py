@@ -23,7 +23,7 @@ def compose() -> dict:
 
 def test_stack_services_health_checks_restart_policies_and_simulator_profile():
     services = compose()["services"]
-    assert set(services) == {"mosquitto", "influxdb", "postgres", "grafana", "service", "simulator"}
+    assert set(services) == {"mosquitto", "influxdb", "postgres", "grafana", "service", "ingest", "simulator"}
     assert services["simulator"]["profiles"] == ["simulator"]
     for name, service in services.items():
         if name != "simulator":
@@ -31,6 +31,17 @@ def test_stack_services_health_checks_restart_policies_and_simulator_profile():
             assert service["restart"] == "unless-stopped", name
     assert services["service"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
     assert services["influxdb"]["image"].startswith("influxdb:2")
+
+
+def test_service_runs_as_an_ingest_and_an_alerts_process_with_the_same_settings_and_own_spools():
+    services = compose()["services"]
+    ingest, alerts = services["ingest"], services["service"]
+    assert ingest["command"][-2:] == ["--role", "ingest"] and alerts["command"][-2:] == ["--role", "alerts"]
+    assert ingest["environment"] == alerts["environment"]
+    assert ingest["environment"]["COMMUNITY_MODE"] == "production"
+    assert ingest["depends_on"] == alerts["depends_on"]
+    assert "ingest-data:/data" in ingest["volumes"] and "service-data:/data" in alerts["volumes"]
+    assert "ports" not in ingest  # the API is served by the alerts process
 
 
 def test_no_default_secrets_anywhere():
@@ -75,7 +86,7 @@ def test_production_broker_config_refuses_anonymous_and_devices_publish_only_the
         received: list[str] = []
         service = connect(broker.port, "community-service", "service-secret")
         service.on_message = lambda c, u, m: received.append(m.topic)
-        service.subscribe("community/#", qos=1)
+        service.subscribe([("community/#", 1), ("community-notices/#", 1), ("community-notify/#", 1)])
         time.sleep(0.3)
         device = connect(broker.port, "s1b1-el1", "device-secret")
         own = "community/site1/b1/elevator/s1b1-el1/telemetry"
@@ -87,6 +98,16 @@ def test_production_broker_config_refuses_anonymous_and_devices_publish_only_the
             time.sleep(0.05)
         time.sleep(0.3)
         assert received == [own]  # the other device's topic never reached the service
+        # the service publishes owner notices and order feeds (a device may not)
+        feeds = ["community-notices/site1/b1", "community-notify/orders/site1"]
+        for topic in feeds:
+            device.publish(topic, b"{}", qos=1).wait_for_publish(5)
+            service.publish(topic, b"{}", qos=1).wait_for_publish(5)
+        deadline = time.time() + 3
+        while time.time() < deadline and len(received) < 3:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert received == [own, *feeds]
         with pytest.raises(ConnectionError):
             connect(broker.port, None, None)
         with pytest.raises(ConnectionError):
