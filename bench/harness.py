@@ -19,7 +19,7 @@ import httpx
 
 from community.localservices import LocalStack, Ports, free_port
 
-LAYOUTS = {"all": ["all"], "split": ["ingest", "alerts"]}
+LAYOUTS = {"all": ["all"], "split": ["ingest", "alerts"], "ingest": ["ingest"]}  # the last: ingest alone
 TOKEN = "bench-operator-token"
 
 
@@ -55,6 +55,8 @@ class ServiceProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError(f"the {self.role} process is already running (pid {self.proc.pid})")
         self.workdir.mkdir(parents=True, exist_ok=True)
         command = [str(Path(sys.executable).with_name("community")), "run", "--role", self.role]
         with self.log.open("ab") as log:  # cwd = workdir: no stray .env is read

@@ -15,9 +15,11 @@ def test_scripts_bench_smoke_runs_every_benchmark_and_reports_every_figure():
                             timeout=900, check=False, cwd=ROOT)
     out = result.stdout
     assert result.returncode == 0, out[-4000:] + result.stderr[-3000:]
-    for layout in ("all", "split"):
+    for layout in ("all", "split", "ingest"):
         assert f"check [{layout}]: InfluxDB holds 4000 points for 4000 published; dead letters 0" in out
-        assert f"drain [{layout}]: 2000 of 2000 queued messages" in out and "ours / bare = " in out
+        assert f"drain [{layout}] run 1/1: 2000 of 2000 queued messages" in out
+    assert out.count("ours / bare = ") == 3
+    for layout in ("all", "split"):
         assert f"[{layout}] background asked 200 msg/s" in out
     assert out.count("orders 10/10, notifications 10/10") == 2
     assert "memory: the alerts process grew" in out and "KiB per device" in out
