@@ -11,14 +11,14 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from alerts import analytics
+from alerts import analytics, registry
 from alerts.config import AlertConfig, AnalyticsRule
 from alerts.evaluator import DeviceRef, Evaluator, Signal
 from alerts.models import Alert, Device
@@ -223,8 +223,7 @@ class AlertEngine:
         dirty, self._dirty = self._dirty, {}
         try:
             with self.sessions.begin() as session:
-                for columns, rows in _group_by_columns(seen.row() for seen in dirty.values()).items():
-                    session.execute(_upsert(session.bind.dialect.name, columns), rows)
+                registry.upsert(session, (seen.row() for seen in dirty.values()))
         except Exception:  # noqa: BLE001 - keep the entries for the next flush
             log.exception("device registry flush failed")
             for device_id, seen in dirty.items():
@@ -259,20 +258,3 @@ class AlertEngine:
             for signal in self.evaluator.external(item.rule, ref, f.fault, item.at_ms, f.detail):
                 self._apply(signal)
 
-
-def _group_by_columns(entries: Iterable[dict]) -> dict[tuple[str, ...], list[dict]]:
-    """Rows that set the same columns go in one statement (a status message sets no ``last_state``)."""
-    groups: dict[tuple[str, ...], list[dict]] = {}
-    for entry in entries:
-        groups.setdefault(tuple(sorted(entry)), []).append(entry)
-    return groups
-
-
-def _upsert(dialect: str, columns: tuple[str, ...]):  # noqa: ANN202 - an Insert statement
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(Device)
-    updates = {c: statement.excluded[c] for c in columns if c != "device_id"}
-    return statement.on_conflict_do_update(index_elements=["device_id"], set_=updates)

@@ -17,7 +17,7 @@ from alerts.config import (
     AnalyticsRule,
     Rule,
 )
-from gateway.contract import DeviceMessage, MeterTelemetry
+from gateway.contract import DeviceMessage
 from gateway.topics import Channel, Kind
 
 
@@ -122,8 +122,9 @@ class Evaluator:
         t = msg.topic
         memory = self._devices.get(t.device_id)
         payload = msg.payload
-        unit = payload.unit if isinstance(payload, MeterTelemetry) else None
-        medium = payload.medium if isinstance(payload, MeterTelemetry) else None
+        unit = medium = None
+        if t.kind is Kind.METER and t.channel is not Channel.STATUS:  # meter telemetry and events name them
+            unit, medium = payload.unit, payload.medium
         if memory is None:
             memory = _DeviceMemory(DeviceRef(t.device_id, t.site, t.building, t.kind, unit, medium))
             self._devices[t.device_id] = memory

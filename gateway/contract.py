@@ -115,6 +115,14 @@ class EventPayload(_Payload):
     active: bool = Field(default=True, description="false clears the condition the event raised")
 
 
+class MeterEventPayload(EventPayload):
+    """A meter's event may name its medium and flat, as its telemetry does: events travel on their own lane and can
+    be judged before any telemetry of a new meter, and the rules for a medium need to know it."""
+
+    medium: Literal["water", "electricity", "gas", "heat"] | None = None
+    unit: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="apartment served")
+
+
 class StatusPayload(BaseModel):
     """Online/offline and heartbeat. ``ts``/``seq`` are optional because an MQTT last will is fixed at connect
     time; the receive time stands in for a missing ``ts``."""
@@ -188,7 +196,7 @@ def _validate(topic: DeviceTopic, raw: bytes) -> Payload:
     if topic.channel is Channel.TELEMETRY:
         model: type[BaseModel] = TELEMETRY_MODELS[topic.kind]
     elif topic.channel is Channel.EVENT:
-        model = EventPayload
+        model = MeterEventPayload if topic.kind is Kind.METER else EventPayload
     else:
         model = StatusPayload
     try:

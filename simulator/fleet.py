@@ -147,6 +147,8 @@ class Fleet:
     def event(self, device: SimDevice, code: str, now_ms: int, *, active: bool = True, **detail: object) -> Message:
         payload = {"ts": device.stamp(now_ms), "seq": device.next_seq(Channel.EVENT), "event": code,
                    "active": active, **detail}
+        if device.kind is Kind.METER:  # as real meters do: an event says which medium and flat it concerns
+            payload |= {"medium": device.medium, "unit": device.unit}
         return device.topic(self.prefix, Channel.EVENT), payload, False
 
     # --- faults ---

@@ -45,7 +45,7 @@ def site(alert_service, publisher, unique):
     publisher.publish(fleet.inject("passengers_trapped", "s1b1-el1", now_ms=now + 1))
     meter = next(d for d in fleet.devices if d.medium == "water" and d.building == "b1")
     publisher.publish(fleet.inject("continuous_flow", meter.device_id, now_ms=now + 1))
-    assert wait_for(lambda: len(orders(runtime)) == 2)
+    assert wait_for(lambda: len(orders(runtime)) == 2), (orders(runtime), runtime.stats())
     yield runtime, f"http://127.0.0.1:{port}", meter
     server.should_exit = True
     thread.join(10)

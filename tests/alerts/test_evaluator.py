@@ -109,3 +109,13 @@ def test_meter_register_backwards_and_jump_are_deltas_and_media_filters_apply():
     assert meter(3, 5000.0) == [("meter_reading_jump", True)]
     assert meter(4, 10.0, medium="electricity", flow=-3.0) == []  # reverse-flow threshold is for water/gas/heat
     assert ("meter_reverse_flow_measured", True) in meter(5, 5000.1, flow=-0.5)
+
+
+def test_meter_event_before_any_telemetry_reaches_the_rule_for_the_medium_it_names():
+    ev = Evaluator(RULES)  # events come on their own lane: a new meter's first message can be an event
+    flow = {"ts": NOW, "seq": 1, "event": "continuous_flow"}
+    assert fired(ev.observe(msg("meter/m1/event", flow | {"medium": "water", "unit": "0101"}))) == \
+        [("water_leak_reported", True)]
+    assert fired(ev.observe(msg("meter/m2/event", flow | {"medium": "gas"}))) == [("gas_flow_reported", True)]
+    assert ev.observe(msg("meter/m3/event", flow)) == []  # medium unknown: no medium's rule applies
+    assert ev.device("m1").unit == "0101"
