@@ -39,8 +39,9 @@ def _copy_upsert(session: Session, columns: tuple[str, ...], rows: list[dict]) -
     names = ", ".join(columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "device_id")
     with session.connection().connection.driver_connection.cursor() as cursor:
-        # per connection, emptied at every commit; truncated here too because one flush may fill it twice
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (LIKE devices) ON COMMIT DELETE ROWS")
+        # lives until this transaction commits (ON COMMIT DELETE ROWS would truncate it at every commit of the
+        # pooled connection, work-order transactions included); emptied first, as one flush may fill it twice
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (LIKE devices) ON COMMIT DROP")
         cursor.execute(f"TRUNCATE {STAGING}")
         with cursor.copy(f"COPY {STAGING} ({names}) FROM STDIN") as copy:
             for row in rows:

@@ -119,17 +119,20 @@ def nodered_drain_rate(stack: LocalStack, workdir: Path, n: int) -> tuple[float,
     nodered.start()
     try:
         watcher.join()
-        if not result:
-            raise TimeoutError("Node-RED stored nothing")
-        rate, have = result[0]
-        errors = (workdir / "node-red.log").read_text(errors="replace").count("[error] [influxdb out")
-        return rate, have, errors
     finally:
-        nodered.stop()
+        nodered.stop()  # before reading its log: Node.js writes it out at exit
         peer.close()
         kept = Path("var/bench/node-red-last.log")  # the run's directory is temporary
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(workdir / "node-red.log", kept)
+    if not result:
+        raise TimeoutError(f"Node-RED stored nothing; see {kept}")
+    rate, have = result[0]
+    log = kept.read_text(errors="replace")
+    errors = log.count("[error] [influxdb out")
+    if "EMFILE" in log:
+        print("peer:  Node-RED ran out of file descriptors (EMFILE): one HTTP connection per message", flush=True)
+    return rate, have, errors
 
 
 def _publish_child(port: int, n: int, fleet: Fleet, out: multiprocessing.Queue) -> None:
