@@ -144,7 +144,7 @@ def tune_gc() -> None:
     not by the cycle collector), and at the default threshold of 700 allocations the collector ran hundreds of
     times a second, scanning the thousands of messages waiting in the batches each time (measured: the gateway's
     per-message cost fell from 25 to 11 us). Objects alive at start-up (modules, rules) are frozen out of the scans.
-    The memory soak in bench/memory_soak.py checks that memory stays flat with this setting."""
+    The memory soak in bench/scale_memory.py checks that memory stays flat with this setting."""
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
 
