@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
-from harness import LAYOUTS, Service, private_stack, service_env
+from harness import LAYOUTS, bench_service, private_stack
 
 from alerts.config import DEFAULT_RULES
 from community.localservices import LocalStack, free_port
@@ -100,16 +100,14 @@ class OrderWatch:
 
 def measure(stack: LocalStack, root: Path, layout: str, rate: float, faults: int, interval_s: float) -> None:
     name = f"{layout}_{int(rate)}"
-    db = stack.postgres.create_database(f"bench_{name}")
     hook = Webhook()
     rules = yaml.safe_load(DEFAULT_RULES.read_text())
     rules["oncall"]["office_webhooks"] = [hook.url]
     rules_path = root / f"rules-{name}.yaml"
     rules_path.write_text(yaml.safe_dump(rules))
     prefix = f"{PREFIX}-{name}"
-    env = service_env(stack, prefix=prefix, client_id=f"bench-gw-{name}", influx_db=f"bench_{name}",
-                      data_dir=root / f"data-{name}", database_url=db, rules_file=rules_path)
-    service = Service(layout, env, root / f"run-{name}")
+    service, influx, db = bench_service(stack, root, layout, name, prefix=prefix, rules_file=rules_path)
+    influx.close()  # readings are not counted here
     service.start()
     watch = OrderWatch(db)
     duration = faults * interval_s + 5

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from community.localservices import LocalStack, Ports, free_port
+from ingest.influx import InfluxConfig, InfluxV1Client
 
 LAYOUTS = {"all": ["all"], "split": ["ingest", "alerts"], "ingest": ["ingest"]}  # the last: ingest alone
 TOKEN = "bench-operator-token"
@@ -31,16 +32,22 @@ def private_stack(tmp: Path) -> LocalStack:
     return stack
 
 
-def service_env(stack: LocalStack, *, prefix: str, client_id: str, influx_db: str, data_dir: Path,
-                database_url: str, rules_file: Path | None = None) -> dict[str, str]:
+def bench_service(stack: LocalStack, tmp: Path, layout: str, name: str, *, prefix: str,
+                  rules_file: Path | None = None) -> tuple[Service, InfluxV1Client, str]:
+    """The service in ``layout`` with everything of its own, named after ``name``: topics under ``prefix``, MQTT
+    client id, InfluxDB database and PostgreSQL database ``bench_<name>``, data and run directories under ``tmp``.
+    Returns the service (not started), a client of its InfluxDB database and its database URL."""
+    database = f"bench_{name}"
+    database_url = stack.postgres.create_database(database)
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMMUNITY_")}
     env.update(COMMUNITY_MQTT_PORT=str(stack.ports.mqtt), COMMUNITY_MQTT_TOPIC_PREFIX=prefix,
-               COMMUNITY_MQTT_CLIENT_ID=client_id, COMMUNITY_INFLUX_URL=stack.influxdb.url,
-               COMMUNITY_INFLUX_DB=influx_db, COMMUNITY_DATA_DIR=str(data_dir),
+               COMMUNITY_MQTT_CLIENT_ID=f"bench-{name}", COMMUNITY_INFLUX_URL=stack.influxdb.url,
+               COMMUNITY_INFLUX_DB=database, COMMUNITY_DATA_DIR=str(tmp / f"data-{name}"),
                COMMUNITY_DATABASE_URL=database_url, COMMUNITY_OPERATOR_TOKEN=TOKEN)
     if rules_file:
         env["COMMUNITY_RULES_FILE"] = str(rules_file)
-    return env
+    influx = InfluxV1Client(InfluxConfig(url=stack.influxdb.url, database=database))
+    return Service(layout, env, tmp / f"run-{name}"), influx, database_url
 
 
 class ServiceProcess:

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import httpx
-from harness import LAYOUTS, Service, private_stack, service_env, watch_growth
+from harness import LAYOUTS, Service, bench_service, private_stack, watch_growth
 
 from community.localservices import LocalStack
 from ingest.influx import InfluxConfig, InfluxV1Client
@@ -157,11 +157,7 @@ def measure_layout(stack: LocalStack, tmp: Path, layout: str, n: int, bare: floa
                    repeat: int = 1) -> float:
     """Drain (``repeat`` times) and live figures for one layout of the service; returns the median drain rate."""
     prefix = f"{PREFIX}-{layout}"  # own topics and session per layout: nothing queues for the other one
-    env = service_env(stack, prefix=prefix, client_id=f"bench-{layout}", influx_db=f"bench_{layout}",
-                      data_dir=tmp / f"data-{layout}",
-                      database_url=stack.postgres.create_database(f"bench_{layout}"))
-    service = Service(layout, env, tmp / f"run-{layout}")
-    influx = InfluxV1Client(InfluxConfig(url=stack.influxdb.url, database=f"bench_{layout}"))
+    service, influx, _ = bench_service(stack, tmp, layout, layout, prefix=prefix)
     try:
         fleet = make_fleet(prefix)
         rates = []

@@ -23,11 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import LAYOUTS, Service, private_stack, service_env
+from harness import LAYOUTS, bench_service, private_stack
 from ingest_rate import publish, stored
 
 from community.localservices import LocalStack
-from ingest.influx import InfluxConfig, InfluxV1Client
 from simulator.fleet import Fleet
 from simulator.publisher import Publisher, run
 
@@ -54,17 +53,10 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def _service(stack: LocalStack, tmp: Path, layout: str, name: str) -> tuple[Service, InfluxV1Client]:
-    env = service_env(stack, prefix=f"scale-{name}", client_id=f"bench-{name}", influx_db=f"bench_{name}",
-                      data_dir=tmp / f"data-{name}", database_url=stack.postgres.create_database(f"bench_{name}"))
-    return Service(layout, env, tmp / f"run-{name}"), InfluxV1Client(InfluxConfig(url=stack.influxdb.url,
-                                                                                   database=f"bench_{name}"))
-
-
 def scale(stack: LocalStack, tmp: Path, layout: str, devices: int, messages: int) -> dict[str, float]:
     """Messages from a fleet of ``devices`` through the service; returns each process's resident MiB."""
     name = f"{layout}_{devices}"
-    service, influx = _service(stack, tmp, layout, name)
+    service, influx, _ = bench_service(stack, tmp, layout, name, prefix=f"scale-{name}")
     fleet = fleet_of(devices, f"scale-{name}")
     n = max(messages, len(fleet.devices))
     try:
@@ -102,7 +94,7 @@ def _steady(port: int, prefix: str, rate: float, seconds: float) -> None:
 
 def soak(stack: LocalStack, tmp: Path, layout: str, minutes: float, rate: float) -> None:
     name = f"soak_{layout}"
-    service, influx = _service(stack, tmp, layout, name)
+    service, influx, _ = bench_service(stack, tmp, layout, name, prefix=f"scale-{name}")
     seconds = minutes * 60
     warmup = max(60.0, seconds / 5) if minutes >= 5 else seconds / 5
     step = 10.0 if minutes >= 5 else 2.0
