@@ -1,10 +1,18 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
+# the service's packages (not devtools/, bench/, tests/: developer tooling stays out of the image)
 COPY community community
+COPY core core
 COPY gateway gateway
 COPY ingest ingest
+COPY devices devices
+COPY people people
+COPY workorders workorders
+COPY notices notices
+COPY notifications notifications
 COPY alerts alerts
+COPY web web
 COPY dashboards dashboards
 COPY simulator simulator
 RUN pip install --no-cache-dir . \

@@ -1,49 +1,26 @@
-"""Alert configuration as data: rules, SLA per priority, on-call rotations and notice texts, one YAML file per
-deployment, validated at load time with errors that name the file, the rule and the field.
+"""Alert configuration as data, validated at load time with errors that name the file, the rule and the field.
 
-See docs/alert-rules.md for the format and ``alerts/default_rules.yaml`` for the shipped rule set.
+What is loaded: the shipped configuration (``alerts/default_rules.yaml``: SLA per priority, on-call plans, notice
+texts, flapping policy), every device kind's default rules (``devices/kinds/<kind>.yaml``), and then the
+deployment's file (``COMMUNITY_RULES_FILE``) on top: its rules add to the kinds' rules or replace one with the same
+id, ``disable`` drops rules, and any other section it gives replaces the shipped one. See docs/alert-rules.md.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gateway.contract import EVENT_CODES
-from gateway.topics import Kind
+from devices import kinds
+from devices.kinds import Kind, Skill
+from notices.models import NoticeTexts, Scope
+from people.oncall import OnCall
+from workorders.models import Priority, SlaTimes
 
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
-
-
-class Priority(StrEnum):
-    LIFE_SAFETY = "life_safety"
-    OUTAGE = "outage"
-    DEGRADATION = "degradation"
-    MAINTENANCE = "maintenance"
-
-
-class Skill(StrEnum):
-    ELEVATOR = "elevator"
-    ACCESS = "access"
-    PLUMBING = "plumbing"
-    ELECTRICAL = "electrical"
-    GAS = "gas"
-    HEATING = "heating"
-    METERING = "metering"
-
-
-class Scope(StrEnum):
-    """Who hears about a fault: the whole building (shared facility), one unit (private), or no owner."""
-
-    BUILDING = "building"
-    UNIT = "unit"
-    NONE = "none"
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -73,7 +50,7 @@ class EventRule(_RuleBase):
 
     @model_validator(mode="after")
     def _known_events(self) -> EventRule:
-        known = EVENT_CODES[self.kind]._value2member_map_
+        known = kinds.kind(self.kind).events
         unknown = [e for e in self.events if e not in known]
         if unknown:
             raise ValueError(f"unknown {self.kind.value} events {unknown}; known: {sorted(known)}")
@@ -167,78 +144,6 @@ Rule = Annotated[
 ]
 
 
-class SlaTimes(_Strict):
-    acknowledge_s: int = Field(gt=0)
-    arrive_s: int = Field(gt=0)
-    resolve_s: int = Field(gt=0)
-
-    def due(self, start: datetime) -> tuple[datetime, datetime, datetime]:
-        return (start + timedelta(seconds=self.acknowledge_s), start + timedelta(seconds=self.arrive_s),
-                start + timedelta(seconds=self.resolve_s))
-
-
-def _default_sla() -> dict[Priority, SlaTimes]:
-    """From the seed plans: life safety in minutes, the 30-minute response circle for outages, facility faults
-    within 4 hours, maintenance within days."""
-    return {
-        Priority.LIFE_SAFETY: SlaTimes(acknowledge_s=300, arrive_s=900, resolve_s=3600),
-        Priority.OUTAGE: SlaTimes(acknowledge_s=600, arrive_s=1800, resolve_s=4 * 3600),
-        Priority.DEGRADATION: SlaTimes(acknowledge_s=3600, arrive_s=4 * 3600, resolve_s=24 * 3600),
-        Priority.MAINTENANCE: SlaTimes(acknowledge_s=86_400, arrive_s=3 * 86_400, resolve_s=7 * 86_400),
-    }
-
-
-class Person(_Strict):
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    name: str
-    email: str | None = None
-    webhook: str | None = None
-
-
-class Rotation(_Strict):
-    """Level 1 rotates through ``members`` every ``period_h`` hours from ``start``; later levels are escalation
-    contacts (one person each, or a rotation of their own)."""
-
-    members: list[str] = Field(min_length=1)
-    period_h: float = Field(default=24, gt=0)
-    start: datetime = datetime(2026, 1, 1, 8, 0).astimezone()
-
-    def on_duty(self, at: datetime) -> str:
-        slot = int((at - self.start).total_seconds() // (self.period_h * 3600))
-        return self.members[slot % len(self.members)]
-
-
-class SiteOnCall(_Strict):
-    skills: dict[Skill, list[Rotation]] = Field(description="per skill: escalation levels, first = on duty")
-
-
-class OnCall(_Strict):
-    people: list[Person] = Field(default_factory=list)
-    sites: dict[str, SiteOnCall] = Field(default_factory=dict)
-    default: SiteOnCall | None = Field(default=None, description="used for sites not listed")
-    office_webhooks: list[str] = Field(default_factory=list, description="also told of every order and escalation")
-
-    @model_validator(mode="after")
-    def _people_exist(self) -> OnCall:
-        known = {p.id for p in self.people}
-        for site, plan in [*self.sites.items(), ("default", self.default)]:
-            if plan is None:
-                continue
-            for skill, levels in plan.skills.items():
-                for rotation in levels:
-                    missing = [m for m in rotation.members if m not in known]
-                    if missing:
-                        raise ValueError(f"site {site} skill {skill.value}: unknown people {missing}")
-        return self
-
-
-class NoticeTexts(_Strict):
-    fault: str = "{device}, Building {building}: {title}. Technician dispatched at {dispatched:%H:%M}."
-    fixed: str = "{device}, Building {building}: {title}: fixed at {fixed:%H:%M}. Thank you for your patience."
-    unit_fault: str = "Unit {unit}: {title} on your {device}. We have dispatched a technician ({dispatched:%H:%M})."
-    unit_fixed: str = "Unit {unit}: {title} on your {device}: fixed at {fixed:%H:%M}."
-
-
 class FlapPolicy(_Strict):
     window_s: float = Field(default=600, gt=0)
     max_changes: int = Field(default=4, ge=2, description="more fire/clear changes than this in the window = flapping")
@@ -247,7 +152,7 @@ class FlapPolicy(_Strict):
 
 class AlertConfig(_Strict):
     rules: list[Rule]
-    sla: dict[Priority, SlaTimes] = Field(default_factory=_default_sla)
+    sla: dict[Priority, SlaTimes]
     oncall: OnCall = Field(default_factory=OnCall)
     notices: NoticeTexts = Field(default_factory=NoticeTexts)
     flapping: FlapPolicy = Field(default_factory=FlapPolicy)
@@ -271,20 +176,66 @@ class ConfigError(ValueError):
     """A rule file is wrong; the message names the file, the rule and the field."""
 
 
-def load_config(path: Path | str = DEFAULT_RULES) -> AlertConfig:
-    path = Path(path)
+def load_config(path: Path | str | None = None) -> AlertConfig:
+    """The shipped configuration with every kind's rules, and the deployment file at ``path`` (if any) on top."""
+    data = _read(DEFAULT_RULES)
+    data["rules"] = [rule for kind in kinds.ALL for rule in _kind_rules(kind)]
+    source = DEFAULT_RULES
+    if path is not None and Path(path) != DEFAULT_RULES:
+        source = Path(path)
+        data = _overlay(data, _read(source), source)
+    try:
+        return AlertConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_explain(source, data, err)) from None
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such rule file") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if data is None:
+        return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with 'rules' at the top")
-    try:
-        return AlertConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(_explain(path, data, err)) from None
+        raise ConfigError(f"{path}: expected a mapping (rules, disable, sla, oncall, notices, flapping) at the top")
+    return data
+
+
+def _kind_rules(kind: kinds.DeviceKind) -> list[dict]:
+    """A kind's shipped rules; ``kind`` may be left out in its own file."""
+    if kind.rules_file is None:
+        return []
+    rules = _read(kind.rules_file).get("rules") or []
+    if not isinstance(rules, list):
+        raise ConfigError(f"{kind.rules_file}: 'rules' must be a list")
+    return [{"kind": kind.name, **rule} if isinstance(rule, dict) else rule for rule in rules]
+
+
+def _overlay(base: dict[str, Any], deployment: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The deployment's sections replace the shipped ones; its rules are merged by id; ``disable`` drops rules."""
+    out = dict(base)
+    rules = deployment.get("rules") or []
+    disable = deployment.get("disable") or []
+    if not isinstance(rules, list) or not isinstance(disable, list):
+        raise ConfigError(f"{path}: 'rules' and 'disable' must be lists")
+    ids = [r.get("id") for r in rules if isinstance(r, dict)]
+    duplicates = sorted({i for i in ids if i is not None and ids.count(i) > 1})
+    if duplicates:
+        raise ConfigError(f"{path}: duplicate rule ids {duplicates}")
+    known = {r.get("id") for r in base["rules"]} | set(ids)
+    unknown = sorted(set(disable) - known)
+    if unknown:
+        raise ConfigError(f"{path}: disable names unknown rules {unknown}")
+    replaced = set(ids) | set(disable)
+    out["rules"] = [r for r in base["rules"] if r.get("id") not in replaced] + [
+        r for r in rules if not (isinstance(r, dict) and r.get("id") in disable)]
+    for key, value in deployment.items():
+        if key not in ("rules", "disable"):
+            out[key] = value
+    return out
 
 
 def _explain(path: Path, data: dict, err: ValidationError) -> str:

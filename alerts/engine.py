@@ -2,7 +2,7 @@
 timers (silence, escalation, flapping holds, analytics) on the same worker so rule memory has one owner.
 
 Threads: ``alert-engine`` (evaluate, apply signals, timers) and ``alert-analytics`` (InfluxDB + pandas, results
-handed back to the engine). Notifications are sent by ``alerts.notify.Dispatcher`` on its own thread.
+handed back to the engine). Notifications are sent by ``notifications.dispatcher.Dispatcher`` on its own thread.
 """
 
 from __future__ import annotations
@@ -18,15 +18,20 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from alerts import analytics, registry
+from alerts import analytics
 from alerts.config import AlertConfig, AnalyticsRule
 from alerts.evaluator import DeviceRef, Evaluator, Signal
-from alerts.models import Alert, Device
+from alerts.models import Alert
 from alerts.service import AlertService
-from gateway.contract import DeviceMessage, MeterTelemetry, StatusPayload
-from gateway.topics import Channel, Kind
+from devices import service as registry
+from devices.kinds import KINDS, Kind
+from devices.kinds.base import StatusPayload
+from devices.models import Device
+from gateway.contract import DeviceMessage
+from gateway.envelope import Envelope
+from gateway.topics import Channel
 from ingest.influx import InfluxV1Client
-from ingest.writer import Envelope
+from workorders.scheduled import escalate_due
 
 log = logging.getLogger(__name__)
 POLL_S = 0.01
@@ -50,7 +55,7 @@ class _Seen:
         if self.telemetry is not None:
             p = self.telemetry.payload
             row["last_state"] = p.model_dump(exclude={"ts", "seq"}) | {"ts": self.telemetry.ts_ms}
-            if isinstance(p, MeterTelemetry):
+            if KINDS[t.kind].names_unit:
                 row["medium"], row["unit"] = p.medium, p.unit
         return row
 
@@ -85,6 +90,7 @@ class AlertEngine:
         self._dirty: dict[str, _Seen] = {}
         self.processed = 0
         self.signals = 0
+        self.ticks = 0  # timer rounds completed: tests wait on it instead of sleeping
 
     # --- lifecycle ---
     def start(self) -> None:
@@ -178,9 +184,10 @@ class AlertEngine:
         now = self.clock()
         for signal in self.evaluator.tick(int(now.timestamp() * 1000)):
             self._apply(signal)
-        self._retrying(self.service.escalate_due)
+        self._retrying(lambda: escalate_due(self.service.desk))
         self._retrying(self.service.resolve_flapping_due)
         self.on_change()
+        self.ticks += 1
 
     def _apply(self, signal: Signal) -> None:
         self.signals += 1
@@ -253,8 +260,8 @@ class AlertEngine:
 
     def _apply_findings(self, item: _Findings) -> None:
         for f in item.findings:
-            ref = self.evaluator.device(f.device_id) or DeviceRef(f.device_id, f.site, f.building, Kind.METER,
-                                                                  f.unit, f.medium)
+            ref = self.evaluator.device(f.device_id) or DeviceRef(f.device_id, f.site, f.building,
+                                                                  Kind(item.rule.kind), f.unit, f.medium)
             for signal in self.evaluator.external(item.rule, ref, f.fault, item.at_ms, f.detail):
                 self._apply(signal)
 

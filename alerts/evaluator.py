@@ -17,8 +17,11 @@ from alerts.config import (
     AnalyticsRule,
     Rule,
 )
+from devices.kinds import KINDS, Kind
 from gateway.contract import DeviceMessage
-from gateway.topics import Channel, Kind
+from gateway.topics import Channel
+
+_NAMES_UNIT = {kind for kind, spec in KINDS.items() if spec.names_unit}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +126,7 @@ class Evaluator:
         memory = self._devices.get(t.device_id)
         payload = msg.payload
         unit = medium = None
-        if t.kind is Kind.METER and t.channel is not Channel.STATUS:  # meter telemetry and events name them
+        if t.kind in _NAMES_UNIT and t.channel is not Channel.STATUS:  # e.g. a meter's telemetry and events
             unit, medium = payload.unit, payload.medium
         if memory is None:
             memory = _DeviceMemory(DeviceRef(t.device_id, t.site, t.building, t.kind, unit, medium))

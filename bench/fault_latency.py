@@ -27,7 +27,7 @@ import yaml
 from harness import LAYOUTS, bench_service, private_stack
 
 from alerts.config import DEFAULT_RULES
-from community.localservices import LocalStack, free_port
+from devtools.localservices import LocalStack, free_port
 from simulator.fleet import Fleet
 from simulator.publisher import Publisher, run
 

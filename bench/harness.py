@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from community.localservices import LocalStack, Ports, free_port
+from devtools.localservices import LocalStack, Ports, free_port
 from ingest.influx import InfluxConfig, InfluxV1Client
 
 LAYOUTS = {"all": ["all"], "split": ["ingest", "alerts"], "ingest": ["ingest"]}  # the last: ingest alone

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 from harness import LAYOUTS, Service, bench_service, private_stack, watch_growth
 
-from community.localservices import LocalStack
+from devtools.localservices import LocalStack
 from ingest.influx import InfluxConfig, InfluxV1Client
 from simulator.fleet import Fleet
 from simulator.publisher import Publisher

@@ -98,6 +98,6 @@ class NodeRed:
 
 
 def _free_port() -> int:
-    from community.localservices import free_port
+    from devtools.localservices import free_port
 
     return free_port()

@@ -26,7 +26,7 @@ from pathlib import Path
 from harness import LAYOUTS, bench_service, private_stack
 from ingest_rate import publish, stored
 
-from community.localservices import LocalStack
+from devtools.localservices import LocalStack
 from simulator.fleet import Fleet
 from simulator.publisher import Publisher, run
 

@@ -1,27 +1,31 @@
-"""The HTTP face of the service. Only ``/healthz`` is open; everything else needs a bearer token (a user's,
-from ``POST /auth/token``, or the operator token).
+"""The HTTP face of the service: the app factory. Only ``/healthz`` is open; everything else needs a bearer token
+(a user's, from ``POST /auth/token``, or the operator token).
 
-``create_app`` takes its collaborators as arguments, so tests hand it exactly what they use.
+``create_app`` takes its collaborators as arguments and puts them on ``app.state``, where the domains' routes find
+them through dependencies (``core.deps``, ``people.views.Me``, ``workorders.views.DeskDep``); tests hand it
+exactly what they use.
 """
-
 
 import base64
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query, status
+from fastapi import FastAPI, Query
 from pydantic import BaseModel
 from sqlalchemy.orm import sessionmaker
 
-from alerts.auth import Principal
+from alerts import views as alert_views
 from alerts.config import AlertConfig
-from alerts.models import Role
-from alerts.pages import build_pages
-from alerts.service import AlertService
-from alerts.views import build_router, caller_dependency
-from community.limits import ApiLimits, BodySizeLimit
+from core.limits import ApiLimits, BodySizeLimit
+from devices import views as device_views
 from gateway.deadletter import DeadLetterStore
+from notices import views as notice_views
+from people import views as people_views
+from people.views import Staff
+from web import pages
+from workorders import views as order_views
+from workorders.flows import WorkOrderDesk
 
 
 class Health(BaseModel):
@@ -49,7 +53,7 @@ def create_app(
     dead_letters: DeadLetterStore,
     operator_token: str,
     sessions: sessionmaker,
-    service: AlertService,
+    desk: WorkOrderDesk,
     config: AlertConfig,
     clock: Callable[[], datetime],
     limits: ApiLimits | None = None,
@@ -57,13 +61,9 @@ def create_app(
     app = FastAPI(title="Smart-community monitoring", version="0.1.0",
                   description="Device health, work orders, alerts and owner notices.")
     limits = limits or ApiLimits()
+    app.state.sessions, app.state.clock, app.state.limits = sessions, clock, limits
+    app.state.operator_token, app.state.desk, app.state.alert_config = operator_token, desk, config
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
-    caller = caller_dependency(sessions, operator_token, clock)
-
-    def staff(me: Annotated[Principal, Depends(caller)]) -> Principal:
-        if me.role is not Role.STAFF:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "engineering staff only")
-        return me
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:
@@ -77,13 +77,13 @@ def create_app(
         return Health(status="degraded" if problems else "ok", mqtt_connected=bool(data["mqtt_connected"]),
                       influx_reachable=reachable, spool_points=int(data["spool_points"]), problems=problems)
 
-    @app.get("/stats", tags=["health"], dependencies=[Depends(staff)])
-    def get_stats() -> dict[str, object]:
+    @app.get("/stats", tags=["health"])
+    def get_stats(_: Staff) -> dict[str, object]:
         """Counters: received, decoded, written, spooled, replayed, dead-lettered, lag, queue depths."""
         return stats()
 
-    @app.get("/dead-letters", response_model=list[DeadLetterOut], tags=["gateway"], dependencies=[Depends(staff)])
-    def list_dead_letters(limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    @app.get("/dead-letters", response_model=list[DeadLetterOut], tags=["gateway"])
+    def list_dead_letters(_: Staff, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                           offset: Annotated[int, Query(ge=0)] = 0) -> list[DeadLetterOut]:
         return [
             DeadLetterOut(id=row.id, received_at=row.received_at, topic=row.topic, reason=row.reason,
@@ -93,6 +93,10 @@ def create_app(
             for row in dead_letters.latest(limit, offset)
         ]
 
-    app.include_router(build_router(sessions, service, config, caller, clock, limits))
-    app.include_router(build_pages(sessions, service, operator_token, clock, limits))
+    for router in (people_views.router, order_views.router, alert_views.router, notice_views.router,
+                   device_views.router, pages.router):
+        app.include_router(router)
     return app
+
+
+

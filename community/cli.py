@@ -1,4 +1,7 @@
-"""``community`` command: run the service, simulate devices, manage local servers, run the demo."""
+"""``community`` command: run the service, simulate devices, manage local servers, run the demo.
+
+The composition root's front door: commands build what they need from one ``Settings``; developer tooling (local
+servers, the demo) is imported from ``devtools`` only by the commands that use it."""
 
 from __future__ import annotations
 
@@ -8,12 +11,12 @@ import secrets
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 import uvicorn
 
-from community.settings import Settings
+from core.logging import configure as configure_logging
+from core.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,10 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     users.add_argument("--unit")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(args.verbose)
     handler = {
         "run": cmd_run, "simulate": cmd_simulate, "services": cmd_services, "demo": cmd_demo,
         "dead-letters": cmd_dead_letters, "faults": cmd_faults, "rules": cmd_rules, "add-user": cmd_add_user,
@@ -84,6 +84,8 @@ def _simulator_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--elevators", type=int, default=2, help="per building")
     parser.add_argument("--doors", type=int, default=2, help="per building")
     parser.add_argument("--meters", type=int, default=4, help="per building")
+    parser.add_argument("--kind", dest="kinds", action="append", default=[], type=_kind_count, metavar="KIND=N",
+                        help="N devices of another kind per building, e.g. fire_pump=1 (kinds: devices/kinds/)")
     parser.add_argument("--rate", type=float, default=50.0, help="telemetry messages per second")
     parser.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
     parser.add_argument("--count", type=int, default=None, help="stop after this many telemetry messages")
@@ -95,10 +97,30 @@ def _simulator_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _kind_count(text: str) -> tuple[str, int]:
+    from devices.kinds import UnknownKind, kind
+
+    name, _, count = text.partition("=")
+    try:
+        kind(name)
+    except UnknownKind as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if not (count or "1").isdigit():
+        raise argparse.ArgumentTypeError(f"bad count in {text!r}: expected KIND=N")
+    return name, int(count or 1)
+
+
 def _settings() -> Settings:
     """Settings from the environment; a bad or unsafe configuration ends the command with its reasons."""
+    import os
+
     from pydantic import ValidationError
 
+    from core.settings import unknown_environment
+
+    unknown = unknown_environment(dict(os.environ))
+    if unknown:
+        raise SystemExit(f"configuration error: unknown settings {unknown} (see docs/operations.md for the names)")
     try:
         return Settings()
     except ValidationError as err:
@@ -107,12 +129,13 @@ def _settings() -> Settings:
 
 
 def _serve(app, settings: Settings) -> uvicorn.Server:
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.http.host, port=settings.http.port,
                                            log_level="warning"))
     return server
 
 
-def _start_service(settings: Settings):
+def start_service(settings: Settings):  # noqa: ANN201 - (Runtime, uvicorn.Server, operator token)
+    """Build and start the service and its HTTP server (not yet serving)."""
     from community.runtime import build, tune_gc
 
     token = settings.operator_token or secrets.token_urlsafe(24)
@@ -128,7 +151,7 @@ def app_for(runtime, token: str, limits=None):  # noqa: ANN001, ANN201 - Runtime
     from community.api import create_app
 
     return create_app(stats=runtime.stats, influx_ping=runtime.influx.ping, dead_letters=runtime.dead_letters,
-                      operator_token=token, sessions=runtime.sessions, service=runtime.alerts,
+                      operator_token=token, sessions=runtime.sessions, desk=runtime.orders,
                       config=runtime.alert_config, clock=runtime.clock, limits=limits)
 
 
@@ -136,7 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     if args.role:
         settings = settings.model_copy(update={"role": args.role})
-    runtime, server, _token = _start_service(settings)
+    runtime, server, _token = start_service(settings)
     try:
         server.run()
     finally:
@@ -167,13 +190,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     settings = _settings()
     fleet = Fleet(sites=args.sites, buildings=args.buildings, elevators=args.elevators, doors=args.doors,
-                  meters=args.meters, seed=args.seed, prefix=settings.mqtt_topic_prefix)
+                  meters=args.meters, seed=args.seed, prefix=settings.mqtt.topic_prefix, per_building=args.kinds)
     faults = [parse_fault(f) for f in args.fault]
-    publisher = Publisher(settings.mqtt_host, settings.mqtt_port, username=settings.mqtt_username,
-                          password=settings.mqtt_password)
+    publisher = Publisher(settings.mqtt.host, settings.mqtt.port, username=settings.mqtt.username,
+                          password=settings.mqtt.password)
     publisher.connect()
-    stop = _stop_on_signal()
-    print(f"simulating {len(fleet.devices)} devices at {args.rate}/s to {settings.mqtt_host}:{settings.mqtt_port}")
+    stop = stop_on_signal()
+    print(f"simulating {len(fleet.devices)} devices at {args.rate}/s to {settings.mqtt.host}:{settings.mqtt.port}")
     try:
         stats = run(fleet, publisher, rate=args.rate, duration_s=args.duration, count=args.count,
                     heartbeat_s=args.heartbeat, faults=faults, stop=stop,
@@ -189,24 +212,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stop_on_signal() -> threading.Event:
+def stop_on_signal() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     return stop
 
 
-def _local_stack(settings: Settings, root: Path):
-    """Local servers on the ports the settings point the service at."""
-    from urllib.parse import urlsplit
-
-    from community.localservices import LocalStack, Ports
-
-    return LocalStack(root, Ports(mqtt=settings.mqtt_port, influx_http=urlsplit(settings.influx_url).port or 8086))
-
-
 def cmd_services(args: argparse.Namespace) -> int:
-    stack = _local_stack(_settings(), args.dir)
+    from devtools.localservices import stack_for
+
+    stack = stack_for(_settings(), args.dir)
     if args.action == "up":
         stack.up()
     elif args.action == "down":
@@ -219,75 +235,14 @@ def cmd_services(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from simulator.fleet import Fleet
-    from simulator.publisher import Publisher, ScheduledFault, run
+    from devtools.demo import run_demo
 
-    settings = _settings()
-    stack = _local_stack(settings, Path("var/services"))
-    print("starting local Mosquitto, InfluxDB and PostgreSQL ...", flush=True)
-    stack.up()
-    if not settings.database_url:
-        settings = settings.model_copy(update={"database_url": stack.postgres.create_database(
-            "community", recreate=False)})
-    runtime, server, token = _start_service(settings)
-    _demo_users(runtime)
-    threading.Thread(target=server.run, name="http", daemon=True).start()
-    fleet = Fleet(seed=args.seed, prefix=settings.mqtt_topic_prefix)
-    publisher = Publisher(settings.mqtt_host, settings.mqtt_port, client_id="community-demo-simulator")
-    publisher.connect()
-    base = f"http://{settings.http_host}:{settings.http_port}"
-    print(f"""
-demo running: {len(fleet.devices)} simulated devices at {args.rate} messages/s
-  health       {base}/healthz
-  counters     {base}/stats
-  API docs     {base}/docs
-  pages        {base}/ui/login  (technician queue, owner notices)
-  API as staff curl -H 'Authorization: Bearer {token}' {base}/work-orders
-  log in       curl -d username=owner.b1 -d password=demo-owner {base}/auth/token   (demo users: {DEMO_USERS})
-  dead letters curl -H 'Authorization: Bearer {token}' {base}/dead-letters
-  InfluxDB     curl -G {settings.influx_url}/query --data-urlencode db={settings.influx_db} \\
-                 --data-urlencode 'q=SELECT count(*) FROM elevator, access, meter'
-Ctrl-C stops the demo (the local servers keep running: `community services down`).
-""", flush=True)
-    faults = [ScheduledFault(10, "passengers_trapped", "s1b1-el1", clear_after_s=60),
-              ScheduledFault(20, "door_forced_open", "s1b2-door1", clear_after_s=30),
-              ScheduledFault(30, "continuous_flow", "s1b1-m1", clear_after_s=60),
-              ScheduledFault(40, "denied_burst", "s1b1-door2")]
-    stop = _stop_on_signal()
-    publisher.publish_raw(f"{settings.mqtt_topic_prefix}/site1/b1/elevator/bad/telemetry", b"{not json")
-    try:
-        run(fleet, publisher, rate=args.rate, duration_s=args.duration, heartbeat_s=15, faults=faults, stop=stop,
-            progress=lambda s: print(_demo_line(runtime.stats()), flush=True))
-    finally:
-        publisher.close()
-        time.sleep(1)
-        server.should_exit = True
-        runtime.stop()
-        print(_demo_line(runtime.stats()))
-    return 0
-
-
-DEMO_USERS = "owner.b1/demo-owner, tech.wang/demo-technician, staff.sun/demo-staff"
-
-
-def _demo_users(runtime) -> None:  # noqa: ANN001
-    """Local demo only: fixed, printed passwords (never used outside `community demo`)."""
-    from alerts.auth import create_user
-    from alerts.models import Role
-
-    with runtime.sessions.begin() as session:
-        create_user(session, "owner.b1", "demo-owner", Role.OWNER, site="site1", building="b1", unit="0101")
-        create_user(session, "tech.wang", "demo-technician", Role.TECHNICIAN, person_id="wang.tech")
-        create_user(session, "staff.sun", "demo-staff", Role.STAFF, person_id="sun.lead")
-
-
-def _demo_line(stats: dict) -> str:
-    keys = ("received", "written", "spooled", "dead_lettered", "alert_signals", "notifications_sent")
-    return "  " + "  ".join(f"{k}={stats[k]}" for k in keys)
+    return run_demo(_settings(), duration=args.duration, rate=args.rate, seed=args.seed)
 
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
-    from community.db import make_engine, migrate, session_factory
+    from community.schema import migrate
+    from core.db import make_engine, session_factory
     from gateway.deadletter import DeadLetterStore
 
     settings = _settings()
@@ -322,7 +277,8 @@ def _day(text: str):  # noqa: ANN202 - date
 def cmd_report(args: argparse.Namespace) -> int:
     from datetime import date, datetime, timedelta
 
-    from community.db import make_engine, migrate, session_factory
+    from community.schema import migrate
+    from core.db import make_engine, session_factory
     from dashboards.kpi_report import build
 
     day = args.day or date.today() - timedelta(days=1)
@@ -356,13 +312,13 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
 def cmd_rules(args: argparse.Namespace) -> int:
     from alerts.config import DEFAULT_RULES, ConfigError, load_config
 
-    path = args.file or _settings().rules_file or DEFAULT_RULES
+    path = args.file or _settings().rules_file
     try:
         config = load_config(path)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
-    print(f"{path}: {len(config.rules)} rules")
+    print(f"{path or DEFAULT_RULES}: {len(config.rules)} rules (with every device kind's own)")
     for rule in config.rules:
         print(f"  {rule.id:32s} {rule.type:9s} {rule.kind.value:8s} {rule.priority.value:12s} {rule.title}")
     return 0
@@ -372,9 +328,10 @@ def cmd_add_user(args: argparse.Namespace) -> int:
     import getpass
     import os
 
-    from alerts.auth import create_user
-    from alerts.models import Role
-    from community.db import make_engine, migrate, session_factory
+    from community.schema import migrate
+    from core.db import make_engine, session_factory
+    from people.models import Role
+    from people.service import create_user
 
     password = os.environ.get("COMMUNITY_NEW_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
     engine = make_engine(_settings().resolved_database_url)

@@ -17,44 +17,46 @@ from functools import partial
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-from alerts.config import DEFAULT_RULES, AlertConfig, load_config
+from alerts.config import AlertConfig, load_config
 from alerts.engine import AlertEngine
-from alerts.notify import Channel, Dispatcher, EmailChannel, MqttChannel, WebhookChannel
-from alerts.service import AlertService, utcnow
-from community.db import make_engine, migrate, session_factory
-from community.metrics import Counters
-from community.settings import Settings
+from alerts.service import AlertService
+from community.schema import migrate
+from core.clock import utcnow
+from core.db import make_engine, session_factory
+from core.metrics import Counters
+from core.settings import Settings
 from gateway.contract import Limits
 from gateway.deadletter import DeadLetterStore
 from gateway.listener import MqttConfig, MqttListener
 from ingest.influx import InfluxConfig, InfluxUnavailable, InfluxV1Client
 from ingest.spool import DurableSpool
 from ingest.writer import IngestWriter
+from notifications.channels import Channel, EmailChannel, MqttChannel, WebhookChannel
+from notifications.dispatcher import Dispatcher
+from workorders.flows import WorkOrderDesk
 
 log = logging.getLogger(__name__)
 
 
 def mqtt_config(settings: Settings) -> MqttConfig:
+    m = settings.mqtt
     return MqttConfig(
-        host=settings.mqtt_host, port=settings.mqtt_port, client_id=settings.mqtt_client_id,
-        username=settings.mqtt_username, password=settings.mqtt_password, topic_prefix=settings.mqtt_topic_prefix,
-        shared_group=settings.mqtt_shared_group, session_expiry_s=settings.mqtt_session_expiry_s,
-        receive_maximum=settings.mqtt_receive_maximum, keepalive_s=settings.mqtt_keepalive_s,
+        host=m.host, port=m.port, client_id=m.client_id, username=m.username, password=m.password,
+        topic_prefix=m.topic_prefix, shared_group=m.shared_group, session_expiry_s=m.session_expiry_s,
+        receive_maximum=m.receive_maximum, keepalive_s=m.keepalive_s,
     )
 
 
 def influx_config(settings: Settings) -> InfluxConfig:
-    return InfluxConfig(
-        url=settings.influx_url, database=settings.influx_db, retention_policy=settings.influx_retention_policy,
-        username=settings.influx_username, password=settings.influx_password, token=settings.influx_token,
-        timeout_s=settings.influx_timeout_s,
-    )
+    i = settings.influx
+    return InfluxConfig(url=i.url, database=i.db, retention_policy=i.retention_policy, username=i.username,
+                        password=i.password, token=i.token, timeout_s=i.timeout_s)
 
 
 def limits(settings: Settings) -> Limits:
-    return Limits(max_payload_bytes=settings.max_payload_bytes,
-                  max_future_ms=settings.max_clock_skew_future_s * 1000,
-                  max_past_ms=settings.max_age_past_s * 1000)
+    c = settings.contract
+    return Limits(max_payload_bytes=c.max_payload_bytes, max_future_ms=c.max_future_s * 1000,
+                  max_past_ms=c.max_past_s * 1000)
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Runtime:
     writer: IngestWriter
     listener: MqttListener
     alert_config: AlertConfig
+    orders: WorkOrderDesk
     alerts: AlertService
     alert_engine: AlertEngine
     dispatcher: Dispatcher
@@ -150,14 +153,13 @@ def tune_gc() -> None:
 
 
 def channels(settings: Settings) -> list[Channel]:
-    out: list[Channel] = [WebhookChannel(settings.webhook_timeout_s),
-                          MqttChannel(settings.mqtt_host, settings.mqtt_port,
-                                      client_id=f"{settings.mqtt_client_id}-notify",
-                                      username=settings.mqtt_username, password=settings.mqtt_password)]
-    if settings.smtp_host:
-        out.append(EmailChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender,
-                                username=settings.smtp_username, password=settings.smtp_password,
-                                starttls=settings.smtp_starttls))
+    m, smtp = settings.mqtt, settings.smtp
+    out: list[Channel] = [WebhookChannel(settings.notify.webhook_timeout_s),
+                          MqttChannel(m.host, m.port, client_id=f"{m.client_id}-notify", username=m.username,
+                                      password=m.password)]
+    if smtp.host:
+        out.append(EmailChannel(smtp.host, smtp.port, smtp.sender, username=smtp.username, password=smtp.password,
+                                starttls=smtp.starttls))
     return out
 
 
@@ -189,7 +191,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
           extra_channels: list[Channel] | None = None) -> Runtime:
     """Wire everything from settings. ``clock`` and ``extra_channels`` exist for tests and benchmarks."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    alert_config = load_config(settings.rules_file or DEFAULT_RULES)  # bad rules fail here, at start
+    alert_config = load_config(settings.rules_file)  # bad rules fail here, at start
     counters = Counters()
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
@@ -198,18 +200,22 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     spool = DurableSpool(settings.spool_dir)
     dead_letters = DeadLetterStore(sessions)
     writer = IngestWriter(
-        influx, spool, dead_letters, counters, max_points=settings.batch_max_points,
-        max_delay_s=settings.batch_max_delay_s, retries=settings.write_retries, fallback_dir=settings.data_dir,
+        influx, spool, dead_letters, counters, max_points=settings.batch.max_points,
+        max_delay_s=settings.batch.max_delay_s, retries=settings.influx.write_retries, fallback_dir=settings.data_dir,
     )
     outbound = channels(settings) + list(extra_channels or [])
-    alerts = AlertService(sessions, alert_config, clock=clock, metrics=writer.submit_line,
-                          notice_prefix=settings.notice_topic_prefix, notify_prefix=settings.notify_topic_prefix,
-                          channels=frozenset(c.name for c in outbound))
-    dispatcher = Dispatcher(sessions, outbound, clock=clock, max_attempts=settings.notify_max_attempts,
-                            base_backoff_s=settings.notify_backoff_s)
+    notify = settings.notify
+    desk = WorkOrderDesk(sessions, sla=alert_config.sla, oncall=alert_config.oncall, texts=alert_config.notices,
+                         clock=clock, metrics=writer.submit_point, notice_prefix=notify.notice_topic_prefix,
+                         notify_prefix=notify.topic_prefix, channels=frozenset(c.name for c in outbound))
+    alerts = AlertService(alert_config, desk)
+    dispatcher = Dispatcher(sessions, outbound, clock=clock, max_attempts=notify.max_attempts,
+                            base_backoff_s=notify.backoff_s)
     alert_engine = AlertEngine(sessions, alert_config, alerts, clock=clock, influx=influx,
-                               on_change=dispatcher.wake, tick_s=settings.alert_tick_s)
+                               on_change=dispatcher.wake, tick_s=settings.alert.tick_s)
     listener, urgent_listener = _listeners(settings, counters, writer, alert_engine)
-    closers = [c.close for c in outbound if hasattr(c, "close")]
-    return Runtime(settings, counters, engine, sessions, influx, spool, dead_letters, writer, listener,
-                   alert_config, alerts, alert_engine, dispatcher, clock, closers, urgent_listener)
+    return Runtime(settings=settings, counters=counters, engine=engine, sessions=sessions, influx=influx,
+                   spool=spool, dead_letters=dead_letters, writer=writer, listener=listener,
+                   alert_config=alert_config, orders=desk, alerts=alerts, alert_engine=alert_engine,
+                   dispatcher=dispatcher, clock=clock, closers=[c.close for c in outbound if hasattr(c, "close")],
+                   urgent_listener=urgent_listener)

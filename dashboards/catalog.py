@@ -10,12 +10,15 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard
 
 from dashboards.panels import bars, count_thresholds, grid, kpi, series, single, site_variables
+from devices import kinds
 from dashboards.queries import INFLUX_FILTER as IF
 from dashboards.queries import SQL, InfluxQL, sql_filter
 from dashboards.queries import SQL_FILTER as SF
 
 OPEN = "status IN ('open', 'acknowledged', 'in_progress')"
 URGENT = "priority IN ('life_safety', 'outage')"
+
+MEASUREMENTS = ", ".join(f'"{k.measurement}"' for k in kinds.ALL)  # every kind's telemetry
 
 TARGET_INTACT = 98.0
 TARGET_REPAIR = 92.0
@@ -70,7 +73,7 @@ def overview() -> dashboard.Dashboard:
             f"SELECT kind, building, count(*) AS open FROM work_orders WHERE {OPEN} AND {SF} "
             "GROUP BY kind, building ORDER BY open DESC")))
         .with_panel(series("Telemetry messages", InfluxQL(
-            f"SELECT count(\"seq\") FROM \"elevator\", \"access\", \"meter\" WHERE $timeFilter AND {IF} "
+            f"SELECT count(\"seq\") FROM {MEASUREMENTS} WHERE $timeFilter AND {IF} "
             "GROUP BY time($__interval) fill(0)"), description="Readings stored per interval, by device kind"))
         .with_panel(series("Device events", InfluxQL(
             f"SELECT count(\"seq\") FROM \"device_event\" WHERE \"active\" = true AND $timeFilter AND {IF} "
@@ -174,5 +177,40 @@ def tickets() -> dashboard.Dashboard:
     )
 
 
-DASHBOARDS = {"overview": overview, "elevators": elevators, "access": access, "meters": meters,
-              "tickets": tickets}
+def kind_board(spec: kinds.DeviceKind) -> dashboard.Dashboard:
+    """The dashboard every device kind gets from its registry entry, unless it has a hand-made one below: devices
+    online, firing alerts, open orders, its numeric telemetry fields (``DeviceKind.fields``) and its events."""
+    kind = f"kind = '{spec.name}'"
+    board = (
+        _board(f"community-{spec.name.replace('_', '-')}", spec.title + "s", [spec.name])
+        .with_panel(single("Devices online", SQL(
+            f"SELECT count(*) FILTER (WHERE online IS NOT FALSE) AS online FROM devices WHERE {kind} AND {SF}"),
+            span=4))
+        .with_panel(single("Firing alerts", SQL(
+            "SELECT count(*) AS firing FROM alerts a JOIN devices d ON d.device_id = a.device_id "
+            f"WHERE d.{kind} AND a.firing AND {sql_filter('d')}"), thresholds=count_thresholds(), span=4))
+        .with_panel(single("Open work orders", SQL(
+            f"SELECT count(*) AS open FROM work_orders WHERE {kind} AND {OPEN} AND {SF}"),
+            thresholds=count_thresholds(), span=4))
+    )
+    for name, unit in spec.fields.items():
+        board = board.with_panel(series(f"{name} (max per device)", InfluxQL(
+            f"SELECT max(\"{name}\") FROM \"{spec.measurement}\" WHERE $timeFilter AND {IF} "
+            "GROUP BY time($__interval), \"device\" fill(none)"), span=6, description=unit))
+    return board.with_panel(series("Events", InfluxQL(
+        f"SELECT count(\"seq\") FROM \"device_event\" WHERE \"kind\" = '{spec.name}' AND \"active\" = true "
+        f"AND $timeFilter AND {IF} GROUP BY time($__interval), \"event\" fill(0)")))
+
+
+HAND_MADE = {"elevator": ("elevators", elevators), "access": ("access", access), "meter": ("meters", meters)}
+
+
+def _kind_boards() -> dict[str, object]:
+    boards = {}
+    for spec in kinds.ALL:
+        name, make = HAND_MADE.get(spec.name, (spec.name, lambda spec=spec: kind_board(spec)))
+        boards[name] = make
+    return boards
+
+
+DASHBOARDS = {"overview": overview, **_kind_boards(), "tickets": tickets}

@@ -23,8 +23,9 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from alerts.models import Device, WorkOrder
 from dashboards.panels import DRIFT
+from devices.models import Device
+from workorders.models import WorkOrder
 
 TARGETS = {"facility_intact_rate": 98.0, "fault_repair_rate": 92.0, "emergency_response_30min": 100.0,
            "sla_compliance": 95.0}

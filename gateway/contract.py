@@ -1,5 +1,5 @@
-"""Payload contract: one pydantic model per (kind, channel), and ``decode`` which turns raw MQTT bytes
-into a ``DeviceMessage`` or raises ``ContractError`` with a reason an operator can act on.
+"""Payload contract: ``decode`` turns raw MQTT bytes into a ``DeviceMessage`` or raises ``ContractError`` with a
+reason an operator can act on. The models per (kind, channel) come from the device kinds (``devices/kinds/``).
 
 Validation is strict (``"3"`` is not an integer, ``true`` is the only boolean), NaN and infinities are
 refused, and fields the contract does not name are kept on the model (``model_extra``) rather than dropped.
@@ -10,139 +10,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from gateway.topics import Channel, DeviceTopic, Kind, TopicError, parse_topic
+from devices.kinds import KINDS, Kind
+from devices.kinds.base import EventPayload, StatusPayload
+from gateway.topics import Channel, DeviceTopic, TopicError, parse_topic
 
-
-class ElevatorEvent(StrEnum):
-    """Elevator faults and states after GB/T 24476 (elevator IoT) and field practice."""
-
-    PASSENGERS_TRAPPED = "passengers_trapped"
-    DOOR_OPEN_WHILE_RUNNING = "door_open_while_running"
-    OVERSPEED = "overspeed"
-    OVER_TRAVEL_TOP = "over_travel_top"
-    OVER_TRAVEL_BOTTOM = "over_travel_bottom"
-    STOPPED_OUTSIDE_DOOR_ZONE = "stopped_outside_door_zone"
-    DOOR_FAILS_TO_OPEN = "door_fails_to_open"
-    DOOR_FAILS_TO_CLOSE = "door_fails_to_close"
-    POWER_LOSS = "power_loss"
-    OUT_OF_SERVICE = "out_of_service"
-    SERVICE_MODE = "service_mode"
-    EMERGENCY_CALL = "emergency_call"
-    SAFETY_CIRCUIT_OPEN = "safety_circuit_open"
-    DOOR_LOCK_CIRCUIT_OPEN = "door_lock_circuit_open"
-    UCMP = "ucmp"  # unintended car movement with doors open
-    LANDING_BUTTON_STUCK = "landing_button_stuck"
-    INSPECTION_MODE = "inspection_mode"
-    FIRE_RETURN_MODE = "fire_return_mode"
-    EMERGENCY_POWER_MODE = "emergency_power_mode"
+# per kind: the model of each channel, and the event codes it may send (from the registry, built once)
+_MODELS: dict[tuple[Kind, Channel], type[BaseModel]] = {
+    (kind, channel): model for kind, spec in KINDS.items()
+    for channel, model in ((Channel.TELEMETRY, spec.telemetry), (Channel.EVENT, spec.event_payload),
+                           (Channel.STATUS, StatusPayload))}
+_EVENT_CODES: dict[Kind, frozenset[str]] = {kind: spec.events for kind, spec in KINDS.items()}
 
 
-class AccessEvent(StrEnum):
-    ACCESS_GRANTED = "access_granted"
-    ACCESS_DENIED = "access_denied"
-    DOOR_FORCED_OPEN = "door_forced_open"
-    DOOR_HELD_OPEN = "door_held_open"
-    TAILGATING = "tailgating"
-    TAMPER = "tamper"
-    CONTROLLER_OFFLINE = "controller_offline"
-    FIRE_RELEASE = "fire_release"
-    PASSBACK = "passback"
-    DURESS = "duress"
-    LOCKOUT = "lockout"
-    MAINS_POWER_OFF = "mains_power_off"
-
-
-class MeterEvent(StrEnum):
-    """What a meter itself reports (DL/T 645, CJ/T 188 style); leaks, jumps and staleness are also judged
-    from telemetry by the alert engine."""
-
-    REVERSE_FLOW = "reverse_flow"
-    TAMPER = "tamper"
-    MAGNETIC_INTERFERENCE = "magnetic_interference"
-    LOW_BATTERY = "low_battery"
-    COVER_OPENED = "cover_opened"
-    VALVE_FAULT = "valve_fault"
-    CONTINUOUS_FLOW = "continuous_flow"
-
-
-EVENT_CODES: dict[Kind, type[StrEnum]] = {
-    Kind.ELEVATOR: ElevatorEvent,
-    Kind.ACCESS: AccessEvent,
-    Kind.METER: MeterEvent,
-}
-
-
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
-
-    ts: int = Field(description="device time, milliseconds since the Unix epoch (UTC)")
-    seq: int = Field(ge=0, le=2**63 - 1, description="per-device, per-channel sequence number")
-
-
-class ElevatorTelemetry(_Payload):
-    running: bool
-    floor: int = Field(ge=-10, le=300)
-    direction: Literal["up", "down", "stopped"]
-    speed_mps: float = Field(ge=0, le=25)
-    door: Literal["open", "closed", "opening", "closing"]
-    load_pct: float = Field(ge=0, le=250)
-    leveled: bool = Field(description="car stands inside the door zone")
-    mode: Literal["normal", "inspection", "fire_return", "emergency_power", "out_of_service"] = "normal"
-
-
-class AccessTelemetry(_Payload):
-    door: Literal["open", "closed"]
-    locked: bool
-    open_s: float = Field(default=0, ge=0, le=10 * 86_400, description="seconds the door has been open")
-
-
-class MeterTelemetry(_Payload):
-    medium: Literal["water", "electricity", "gas", "heat"]
-    unit: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="apartment served")
-    reading: float = Field(ge=0, le=1e12, description="cumulative register (m3 or kWh)")
-    flow: float = Field(ge=-1e6, le=1e6, description="instantaneous flow (m3/h) or power (kW)")
-    battery_pct: float | None = Field(default=None, ge=0, le=100)
-    valve: Literal["open", "closed"] | None = None
-
-
-class EventPayload(_Payload):
-    event: str = Field(min_length=1, max_length=64)
-    active: bool = Field(default=True, description="false clears the condition the event raised")
-
-
-class MeterEventPayload(EventPayload):
-    """A meter's event may name its medium and flat, as its telemetry does: events travel on their own lane and can
-    be judged before any telemetry of a new meter, and the rules for a medium need to know it."""
-
-    medium: Literal["water", "electricity", "gas", "heat"] | None = None
-    unit: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="apartment served")
-
-
-class StatusPayload(BaseModel):
-    """Online/offline and heartbeat. ``ts``/``seq`` are optional because an MQTT last will is fixed at connect
-    time; the receive time stands in for a missing ``ts``."""
-
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
-
-    online: bool
-    ts: int | None = None
-    seq: int | None = Field(default=None, ge=0, le=2**63 - 1)
-    uptime_s: float | None = Field(default=None, ge=0)
-    rssi_dbm: float | None = Field(default=None, ge=-150, le=0)
-
-
-TELEMETRY_MODELS: dict[Kind, type[_Payload]] = {
-    Kind.ELEVATOR: ElevatorTelemetry,
-    Kind.ACCESS: AccessTelemetry,
-    Kind.METER: MeterTelemetry,
-}
-
-Payload = ElevatorTelemetry | AccessTelemetry | MeterTelemetry | EventPayload | StatusPayload
+Payload = BaseModel  # a kind's telemetry model, its event payload, or ``StatusPayload``
 
 
 class ContractError(ValueError):
@@ -193,19 +76,12 @@ def _validate(topic: DeviceTopic, raw: bytes) -> Payload:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ContractError(f"payload is not valid UTF-8 (byte {err.start})") from None
-    if topic.channel is Channel.TELEMETRY:
-        model: type[BaseModel] = TELEMETRY_MODELS[topic.kind]
-    elif topic.channel is Channel.EVENT:
-        model = MeterEventPayload if topic.kind is Kind.METER else EventPayload
-    else:
-        model = StatusPayload
     try:
-        payload = model.model_validate_json(text)
+        payload = _MODELS[(topic.kind, topic.channel)].model_validate_json(text)
     except ValidationError as err:
         raise ContractError(_reason(err)) from None
     if topic.channel is Channel.EVENT:  # not isinstance: pydantic's metaclass makes that cost microseconds
-        codes = EVENT_CODES[topic.kind]
-        if payload.event not in codes._value2member_map_:
+        if payload.event not in _EVENT_CODES[topic.kind]:
             raise ContractError(f"event {payload.event!r} is not a known {topic.kind.value} event")
     return payload  # type: ignore[return-value]
 

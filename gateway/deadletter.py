@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Integer, LargeBinary, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from community.db import Base, UtcDateTime
+from core.db import Base, UtcDateTime
 
 MAX_STORED_PAYLOAD = 4096
 MAX_TOPIC = 512

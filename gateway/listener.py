@@ -27,11 +27,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from community.metrics import Counters
+from core.metrics import Counters
 from gateway.contract import ContractError, DeviceMessage, Limits, decode
 from gateway.deadletter import DeadLetter
+from gateway.envelope import Envelope
 from gateway.topics import URGENT_CHANNELS, subscription
-from ingest.writer import Envelope
 
 log = logging.getLogger(__name__)
 

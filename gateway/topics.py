@@ -1,4 +1,6 @@
-"""Topic grammar: ``<prefix>/<site>/<building>/<kind>/<device_id>/<channel>`` (see docs/mqtt-contract.md)."""
+"""Topic grammar: ``<prefix>/<site>/<building>/<kind>/<device_id>/<channel>`` (see docs/mqtt-contract.md).
+
+The kinds are the registered ones (``devices.kinds``): a topic naming any other kind is refused here."""
 
 from __future__ import annotations
 
@@ -7,11 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-
-class Kind(StrEnum):
-    ELEVATOR = "elevator"
-    ACCESS = "access"
-    METER = "meter"
+from devices.kinds import Kind
 
 
 class Channel(StrEnum):

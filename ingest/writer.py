@@ -15,28 +15,18 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from community.metrics import Counters
+from core.metrics import Counters
 from gateway.contract import DeviceMessage
 from gateway.deadletter import DeadLetter, DeadLetterStore
+from gateway.envelope import Envelope
+from ingest.encode import to_line
 from ingest.influx import InfluxRejected, InfluxUnavailable, InfluxV1Client
-from ingest.lineprotocol import to_line
+from ingest.lineprotocol import Point
 from ingest.spool import DurableSpool
 
 log = logging.getLogger(__name__)
-
-Ack = Callable[[], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """One thing to store: a device message, a dead letter, or a ready line-protocol point (ticket metrics)."""
-
-    item: DeviceMessage | DeadLetter | str
-    ack: Ack | None = None
 
 
 _STOP = object()
@@ -85,8 +75,8 @@ class IngestWriter:
     def submit(self, envelope: Envelope) -> None:
         self._queue.put(envelope)
 
-    def submit_line(self, point: str) -> None:
-        """A point produced by the service itself (ticket metrics): batched and spooled like readings."""
+    def submit_point(self, point: Point) -> None:
+        """A point produced by the service itself (ticket metrics): encoded, batched and spooled like readings."""
         self._queue.put(Envelope(point))
 
     @property
@@ -150,7 +140,7 @@ class IngestWriter:
     def flush(self, batch: list[Envelope]) -> None:
         messages = [e.item for e in batch if isinstance(e.item, DeviceMessage)]
         letters = [e.item for e in batch if isinstance(e.item, DeadLetter)]
-        lines = [to_line(m) for m in messages] + [e.item for e in batch if isinstance(e.item, str)]
+        lines = [to_line(m) for m in messages] + [e.item.to_line() for e in batch if isinstance(e.item, Point)]
         if lines:
             self._store_lines(lines)
         if messages:

@@ -17,11 +17,11 @@ import yaml
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
-from alerts.auth import create_user
 from alerts.config import DEFAULT_RULES
-from alerts.models import Role
 from community.cli import app_for
-from community.localservices import free_port
+from devtools.localservices import free_port
+from people.models import Role
+from people.service import create_user
 
 OPERATOR = "operator-token-for-tests"
 
@@ -105,8 +105,11 @@ def rules_file(tmp_path: Path, webhook: Receiver) -> Path:
 
 
 @pytest.fixture
-def alert_service(service, pg_url, rules_file, smtp):  # noqa: ANN001, ANN201
-    """Factory: the whole service on PostgreSQL with the test rules, SMTP and webhooks."""
+def alert_service(smtp, rules_file, pg_url, service):  # noqa: ANN001, ANN201
+    """Factory: the whole service on PostgreSQL with the test rules, SMTP and webhooks.
+
+    The order of the arguments is the order of set-up, and teardown runs in reverse: the service stops first,
+    while the SMTP and webhook servers its dispatcher talks to are still there."""
     _box, port = smtp
 
     def make(clock=None, **overrides):  # noqa: ANN001, ANN202

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from community.db import make_engine, migrate
-from community.localservices import LocalStack, Ports, free_port
 from community.runtime import Runtime, build
-from community.settings import Settings
+from community.schema import migrate
+from core.db import make_engine
+from core.settings import Settings
+from devtools.localservices import LocalStack, Ports, free_port
 from ingest.influx import InfluxConfig, InfluxV1Client
 from simulator.publisher import Publisher
 
@@ -30,6 +31,17 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: flo
             return True
         time.sleep(interval)
     return predicate()
+
+
+def engine_settled(runtime: Runtime, processed: int = 0, ticks: int = 2, timeout: float = 20.0) -> bool:
+    """A barrier before asserting that something did *not* happen: the alert engine has judged at least
+    ``processed`` messages, its queues are empty, and ``ticks`` more timer rounds (silence, escalation, flapping)
+    ran after that. Waits on the engine's own counters, never a fixed sleep."""
+    engine = runtime.alert_engine
+    if not wait_for(lambda: engine.processed >= processed and engine.backlog == 0, timeout):
+        return False
+    start = engine.ticks
+    return wait_for(lambda: engine.ticks >= start + ticks, timeout)
 
 
 @pytest.fixture(scope="session")

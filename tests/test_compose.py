@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from community.localservices import Mosquitto, free_port
+from devtools.localservices import Mosquitto, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_DEPLOYMENT = {"./deploy/mosquitto/passwd", "./deploy/rules.yaml"}  # made per deployment (.env.example)

@@ -1,6 +1,6 @@
 import pytest
 
-from community.localservices import port_open
+from devtools.localservices import port_open
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 import uvicorn
 
 from community.cli import app_for
-from community.localservices import free_port
+from devtools.localservices import free_port
 from simulator.fleet import Fleet
 from tests.alert_fixtures import OPERATOR, add_people
 from tests.conftest import wait_for

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from community.cli import app_for
-from community.limits import ApiLimits, RateLimiter
-from community.settings import Settings
+from core.limits import ApiLimits, RateLimiter
+from core.settings import Settings
 from simulator.fleet import Fleet
 from tests.alert_fixtures import OPERATOR, add_people, login
 from tests.conftest import wait_for

@@ -6,10 +6,11 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from alerts.models import Notification, WorkOrder
+from notifications.models import Notification
 from simulator.fleet import Fleet
 from tests.alert_fixtures import OPERATOR, TopicWatcher, add_people, api, login
-from tests.conftest import wait_for
+from tests.conftest import engine_settled, wait_for
+from workorders.models import WorkOrder
 
 pytestmark = pytest.mark.integration
 STAFF = {"Authorization": f"Bearer {OPERATOR}"}
@@ -46,7 +47,7 @@ def test_trapped_passengers_life_safety_loop(alert_service, publisher, unique, w
     publisher.publish(fleet.inject("passengers_trapped", "s1b1-el1", now_ms=now_ms()))
 
     order = one_order(runtime, "elevator_trapped")
-    on_duty = runtime.alerts.router.on_duty("site1", "elevator", 0, order.created_at)
+    on_duty = runtime.orders.router.on_duty("site1", "elevator", 0, order.created_at)
     assert (order.priority, order.status, order.assignee, order.life_safety) == \
         ("life_safety", "open", on_duty.id, True)
     assert (order.ack_due_at - order.created_at).total_seconds() == 300
@@ -96,7 +97,7 @@ def test_unit_leak_gets_a_private_notice_and_resolves_itself_when_cleared(alert_
     fleet = Fleet(seed=2, prefix=unique)
     meter = next(d for d in fleet.devices if d.medium == "water" and d.building == "b1")
     publisher.publish([fleet.telemetry(meter, now_ms())])  # the engine learns medium and unit
-    time.sleep(0.3)
+    assert engine_settled(runtime, processed=1, ticks=0)
     publisher.publish(fleet.inject("continuous_flow", meter.device_id, now_ms=now_ms()))
     order = one_order(runtime, "water_leak_reported")
     assert (order.priority, order.skill, order.unit) == ("degradation", "plumbing", meter.unit)
@@ -117,7 +118,8 @@ def test_every_injected_event_fault_opens_exactly_one_order_with_its_rule(alert_
     runtime = alert_service()
     fleet = Fleet(buildings=1, elevators=1, doors=1, meters=4, seed=3, prefix=unique)
     publisher.publish([fleet.telemetry(d, now_ms()) for d in fleet.devices])
-    time.sleep(0.3)
+    assert engine_settled(runtime, processed=len(fleet.devices), ticks=0)
+    sent = len(fleet.devices)
     config = runtime.alert_config
     expected = set()
     for device in fleet.devices:
@@ -127,10 +129,12 @@ def test_every_injected_event_fault_opens_exactly_one_order_with_its_rule(alert_
             if rule.media and device.medium not in rule.media:
                 continue
             for event in rule.events:
-                publisher.publish(fleet.inject(event, device.device_id, now_ms=now_ms()))
+                messages = fleet.inject(event, device.device_id, now_ms=now_ms())
+                publisher.publish(messages)
+                sent += len(messages)
                 expected.add((rule.id, device.device_id))
     assert wait_for(lambda: len(orders(runtime)) >= len(expected), 30), (len(orders(runtime)), len(expected))
-    time.sleep(0.5)
+    assert engine_settled(runtime, processed=sent, ticks=0)  # every event judged: no order still to come
     got = [(o.rule_id, o.device_id) for o in orders(runtime)]
     assert sorted(got) == sorted(expected)  # one order per (rule, device), however many events matched
     assert len(expected) >= 30
@@ -146,13 +150,13 @@ def test_redelivery_and_restart_never_make_a_second_order(alert_service, publish
     [message] = fleet.inject("door_forced_open", "s1b1-door1", now_ms=now_ms())
     publisher.publish([message, message])  # the same message twice, as a QoS 1 redelivery would
     order = one_order(runtime, "access_door_forced")
-    time.sleep(0.5)
+    assert engine_settled(runtime, processed=2, ticks=0)  # the copy was judged too
     assert orders(runtime, id=order.id)[0].occurrences == 1
 
     runtime.stop()
     restarted = alert_service()
     publisher.publish([message])  # redelivered after the restart
-    time.sleep(0.8)
+    assert engine_settled(restarted, processed=1, ticks=0)
     assert len(orders(restarted)) == 1 and orders(restarted)[0].occurrences == 1
     publisher.publish(fleet.inject("door_forced_open", "s1b1-door1", now_ms=now_ms()))  # a real repeat
     assert wait_for(lambda: orders(restarted)[0].occurrences == 2)
@@ -164,7 +168,7 @@ def test_ticket_transitions_are_written_to_influxdb(alert_service, publisher, un
     fleet = Fleet(seed=5, prefix=unique)
     publisher.publish(fleet.inject("door_forced_open", "s1b1-door1", now_ms=now_ms()))
     order = one_order(runtime, "access_door_forced")
-    runtime.alerts.transition(order.id, "acknowledge", "tester")
+    runtime.orders.transition(order.id, "acknowledge", "tester")
     assert wait_for(lambda: influx.count("work_order", "order_id") == 2, 10)
     rows = influx.query('SELECT "action", "within_sla", "priority" FROM "work_order" WHERE "action" = \'acknowledge\'')
     assert rows[0]["values"][0][1:] == ["acknowledge", True, "outage"]

@@ -1,7 +1,9 @@
 import pytest
 
 from alerts.config import DEFAULT_RULES, ConfigError, Priority, load_config
-from gateway.contract import AccessEvent, ElevatorEvent, MeterEvent
+from devices.kinds.access import AccessEvent
+from devices.kinds.elevator import ElevatorEvent
+from devices.kinds.meter import MeterEvent
 
 
 def write(tmp_path, text: str):

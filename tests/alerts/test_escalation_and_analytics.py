@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from alerts.models import Notification, WorkOrder, WorkOrderEvent
+from notifications.models import Notification
 from simulator.fleet import Fleet
 from tests.alert_fixtures import FakeClock
-from tests.conftest import wait_for
+from tests.conftest import engine_settled, wait_for
+from workorders.models import WorkOrder, WorkOrderEvent
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ def test_unacknowledged_order_escalates_level_by_level_when_the_timer_runs_out(a
     order = first_order(runtime)
     first = order.assignee
     clock.advance(seconds=299)
-    time.sleep(0.6)  # several engine ticks: nothing is due yet
+    assert engine_settled(runtime)  # timer rounds ran with the clock at 299 s: nothing is due yet
     assert latest(runtime, order.id).escalation_level == 0
 
     clock.advance(seconds=2)  # 5 min acknowledge timer ran out
@@ -70,9 +71,9 @@ def test_acknowledged_order_does_not_escalate(alert_service, publisher, unique):
     fleet = Fleet(seed=8, prefix=unique)
     publisher.publish(fleet.inject("door_forced_open", "s1b1-door1", now_ms=int(time.time() * 1000)))
     order = first_order(runtime)
-    runtime.alerts.transition(order.id, "acknowledge", "zhao")
+    runtime.orders.transition(order.id, "acknowledge", "zhao")
     clock.advance(hours=2)
-    time.sleep(0.6)
+    assert engine_settled(runtime)
     assert latest(runtime, order.id).escalation_level == 0
 
 
@@ -115,7 +116,7 @@ def test_night_flow_leak_is_found_in_influxdb_history(alert_service, unique, inf
     runtime.alert_engine.clock = lambda: datetime.now(UTC)
     runtime.alert_engine.run_analytics(rule)
     assert wait_for(lambda: _orders(runtime))
-    time.sleep(0.3)
+    assert engine_settled(runtime)  # every finding of the run has been applied
     found = _orders(runtime)
     assert [(o.rule_id, o.device_id, o.unit) for o in found] == [("water_night_leak", "m-leak", "0101")]
     with runtime.sessions() as session:

@@ -7,9 +7,9 @@ import time
 import pytest
 from sqlalchemy import select
 
-from alerts.models import WorkOrder
 from simulator.fleet import Fleet
-from tests.conftest import wait_for
+from tests.conftest import engine_settled, wait_for
+from workorders.models import WorkOrder
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def test_ingest_and_alerts_roles_split_the_work_without_doing_it_twice(alert_ser
 
     assert wait_for(lambda: stored(influx) >= 301, 30), ingest.stats()
     assert wait_for(lambda: rule_ids(judge) == ["access_door_forced"], 20), judge.stats()
-    time.sleep(0.5)
+    assert engine_settled(judge, processed=301, ticks=0)  # the alerts process has seen everything
     assert stored(influx) == 301  # written by the ingest process only
     assert rule_ids(judge) == ["access_door_forced"]  # judged by the alerts process only
     assert ingest.alert_engine.processed == 0 and judge.alert_engine.processed == 301

@@ -5,9 +5,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from alerts import registry
-from alerts.models import Device
-from community.db import make_engine, migrate, session_factory
+from community.schema import migrate
+from core.db import make_engine, session_factory
+from devices import service as registry
+from devices.models import Device
 
 pytestmark = pytest.mark.integration
 T1, T2 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC), datetime(2026, 11, 23, 8, 5, tzinfo=UTC)

@@ -10,8 +10,11 @@ import yaml
 from sqlalchemy import text
 
 from dashboards.build import GENERATED, PROVISIONING, all_dashboards, datasources
+from dashboards.catalog import HAND_MADE
 from dashboards.macros import Context, render_influxql, render_sql
 from dashboards.panels import DRIFT
+from devices import kinds
+from devices.kinds import Kind
 from simulator.fleet import Fleet
 from tests.conftest import wait_for
 
@@ -37,7 +40,9 @@ def test_generated_files_are_up_to_date_with_the_code():
 
 def test_structure_uids_datasources_variables_and_kpi_thresholds():
     boards = all_dashboards()
-    assert set(boards) == {"overview", "elevators", "access", "meters", "tickets"}
+    per_kind = {HAND_MADE.get(k.name, (k.name,))[0] for k in kinds.ALL}  # a hand-made board or the generated one
+    assert set(boards) == {"overview", "tickets"} | per_kind
+    assert {"elevators", "access", "meters", "fire_pump"} <= per_kind
     uids = [b["uid"] for b in boards.values()]
     assert len(set(uids)) == len(uids)
     known = {(d["type"], d["uid"]) for d in datasources()["datasources"]}
@@ -63,7 +68,9 @@ def test_structure_uids_datasources_variables_and_kpi_thresholds():
 @pytest.mark.integration
 def test_every_panel_query_returns_rows_on_real_servers(alert_service, publisher, unique, influx):
     runtime = alert_service()
-    fleet = Fleet(sites=1, buildings=2, elevators=2, doors=2, meters=4, seed=12, prefix=unique)
+    every_kind = {k.name: max(1, k.simulation.per_building) for k in kinds.ALL}
+    fleet = Fleet(sites=1, buildings=2, elevators=2, doors=2, meters=4, per_building=every_kind, seed=12,
+                  prefix=unique)
     now_ms = lambda: int(time.time() * 1000)  # noqa: E731
     for _ in range(3):
         publisher.publish(fleet.round(now_ms()))
@@ -73,16 +80,18 @@ def test_every_panel_query_returns_rows_on_real_servers(alert_service, publisher
                           ("low_battery", "s1b1-m1"), ("out_of_service", "s1b2-el1")):
         publisher.publish(fleet.inject(fault, device, now_ms=now_ms()))
     publisher.publish(fleet.inject("offline", "s1b2-m2", now_ms=now_ms()))
+    for spec in kinds.ALL:  # every kind's generated board shows its events: one of each kind
+        publisher.publish(fleet.inject(sorted(spec.events)[0], kind=Kind(spec.name), now_ms=now_ms()))
     for _ in range(3):
         publisher.publish(fleet.round(now_ms()))
     assert wait_for(lambda: len(sql_rows(runtime, "SELECT id FROM work_orders")) >= 6)
     orders = [r[0] for r in sql_rows(runtime, "SELECT id FROM work_orders ORDER BY id")]
-    runtime.alerts.transition(orders[0], "start", "wang")
-    runtime.alerts.transition(orders[0], "resolve", "wang")
-    runtime.alerts.follow_up(orders[0], "staff1", 4)
-    runtime.alerts.transition(orders[1], "acknowledge", "zhao")
+    runtime.orders.transition(orders[0], "start", "wang")
+    runtime.orders.transition(orders[0], "resolve", "wang")
+    runtime.orders.follow_up(orders[0], "staff1", 4)
+    runtime.orders.transition(orders[1], "acknowledge", "zhao")
     assert wait_for(lambda: influx.count("work_order", "order_id") >= 10)
-    time.sleep(2.5)  # the device registry is flushed every 2 s
+    assert wait_for(lambda: sql_rows(runtime, "SELECT count(*) FROM devices")[0][0] == len(fleet.devices))
 
     ctx = Context(start=datetime.now(UTC) - timedelta(days=2), end=datetime.now(UTC) + timedelta(minutes=5),
                   interval="1m", variables={"site": [], "building": []})

@@ -7,12 +7,13 @@ from sqlalchemy.dialects.postgresql import insert
 
 from alerts.config import load_config
 from alerts.evaluator import DeviceRef, Signal
-from alerts.models import Device
 from alerts.service import AlertService
-from community.db import make_engine, session_factory
+from core.db import make_engine, session_factory
 from dashboards.kpi_report import build, status
-from gateway.topics import Kind
+from devices.kinds import Kind
+from devices.models import Device
 from tests.alert_fixtures import FakeClock
+from workorders.flows import WorkOrderDesk
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 20)
@@ -30,7 +31,8 @@ def test_report_figures_and_files(pg_url, tmp_path):
     sessions = session_factory(engine)
     config = load_config()
     clock = FakeClock()
-    service = AlertService(sessions, config, clock=clock)
+    desk = WorkOrderDesk(sessions, sla=config.sla, oncall=config.oncall, texts=config.notices, clock=clock)
+    service = AlertService(config, desk)
     with sessions.begin() as session:
         for i in range(10):
             session.execute(insert(Device).values(device_id=f"d{i}", site="site1", building="b1", kind="elevator",
@@ -44,7 +46,7 @@ def test_report_figures_and_files(pg_url, tmp_path):
 
     def step(order_id: int, action: str, at: datetime) -> None:
         clock.now = at
-        service.transition(order_id, action, "tech")
+        desk.transition(order_id, action, "tech")
 
     a = open_order("elevator_trapped", "d0", start)  # life safety, started after 10 min, resolved in 40 min
     step(a, "start", start + timedelta(minutes=10))
@@ -55,7 +57,7 @@ def test_report_figures_and_files(pg_url, tmp_path):
     step(b, "resolve", start + timedelta(hours=6))  # past its 4 h resolve timer
     open_order("elevator_landing_button_stuck", "d2", start + timedelta(hours=2))  # degradation, still open
     clock.now = start + timedelta(hours=3)
-    service.follow_up(a, "staff", 4)
+    desk.follow_up(a, "staff", 4)
 
     report = build(sessions, DAY, UTC)
     [row] = report.table.to_dict("records")

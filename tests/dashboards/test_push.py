@@ -6,8 +6,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from community.cli import main
-from community.localservices import free_port
 from dashboards.build import all_dashboards
+from devtools.localservices import free_port
 
 
 class GrafanaStub(BaseHTTPRequestHandler):

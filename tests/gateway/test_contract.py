@@ -2,8 +2,12 @@ import json
 
 import pytest
 
-from gateway.contract import ContractError, ElevatorTelemetry, EventPayload, Limits, MeterTelemetry, decode
-from gateway.topics import Channel, Kind
+from devices.kinds import Kind
+from devices.kinds.base import EventPayload
+from devices.kinds.elevator import ElevatorTelemetry
+from devices.kinds.meter import MeterTelemetry
+from gateway.contract import ContractError, Limits, decode
+from gateway.topics import Channel
 
 NOW = 1_795_000_000_000
 P = "community"

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.contract import ContractError, DeviceMessage, Limits, decode
-from ingest.lineprotocol import to_line
+from ingest.encode import to_line
 
 NOW = 1_795_000_000_000
 PREFIX = "community"

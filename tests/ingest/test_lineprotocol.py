@@ -1,5 +1,6 @@
 from gateway.contract import decode
-from ingest.lineprotocol import escape_tag, format_field, line, to_line
+from ingest.encode import to_line
+from ingest.lineprotocol import escape_tag, format_field, line
 
 NOW = 1_795_000_000_000
 

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from community.localservices import Mosquitto, free_port
 from community.runtime import build
+from devtools.localservices import Mosquitto, free_port
 from simulator.fleet import Fleet
 from simulator.publisher import Publisher
 from tests.conftest import settings_for, wait_for

@@ -7,9 +7,9 @@ import time
 import pytest
 from sqlalchemy import select
 
-from alerts.models import WorkOrder
 from simulator.fleet import Fleet
-from tests.conftest import wait_for
+from tests.conftest import engine_settled, wait_for
+from workorders.models import WorkOrder
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def test_each_message_is_handled_by_exactly_one_lane(service, publisher, unique,
         return sum(influx.count(m) for m in ("elevator", "access", "meter", "device_status", "device_event"))
 
     assert wait_for(lambda: stored() >= total and runtime.counters.dead_lettered >= 2, 20)
-    time.sleep(0.5)
+    assert engine_settled(runtime, processed=total, ticks=0)
     assert stored() == total
     assert runtime.counters.dead_lettered == 2
     assert runtime.urgent_listener.counters.received == beats + 1 + 1  # events and status only

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from community.localservices import InfluxDB, free_port
+from devtools.localservices import InfluxDB, free_port
 from simulator.fleet import Fleet
 from simulator.publisher import Publisher
 from tests.conftest import settings_for, wait_for
@@ -111,7 +111,7 @@ def test_influxdb_down_mid_stream_spools_and_replays_everything(stack, unique, t
 
     own = InfluxDB(tmp_path / "own", free_port(), free_port())
     own.start()
-    runtime = build(settings_for(stack, unique, tmp_path / "data", influx_url=own.url, write_retries=1))
+    runtime = build(settings_for(stack, unique, tmp_path / "data", influx_url=own.url, influx_write_retries=1))
     runtime.start()
     client = InfluxV1Client(InfluxConfig(url=own.url, database=unique))
     try:
@@ -153,7 +153,7 @@ def test_spool_left_by_a_stopped_service_is_replayed_by_the_next_one(stack, uniq
 
     fleet = Fleet(seed=11, prefix=unique)
     from gateway.contract import decode
-    from ingest.lineprotocol import to_line
+    from ingest.encode import to_line
 
     lines = []
     for topic, payload, _ in (fleet.next_telemetry(now_ms()) for _ in range(50)):

@@ -16,12 +16,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from alerts.models import Notification, WorkOrder
-from community.db import make_engine, session_factory
-from community.localservices import Postgres, free_port
+from core.db import make_engine, session_factory
+from devtools.localservices import Postgres, free_port
 from ingest.influx import InfluxRejected
+from notifications.models import Notification
 from simulator.fleet import Fleet
 from tests.conftest import settings_for, wait_for
+from workorders.models import WorkOrder
 
 pytestmark = pytest.mark.integration
 READINGS = ("elevator", "access", "meter")
@@ -144,7 +145,7 @@ def test_hanging_webhook_is_recorded_as_failed_with_a_reason_and_other_channels_
     for person in data["oncall"]["people"]:
         person.pop("webhook", None)
     rules_file.write_text(yaml.safe_dump(data))
-    runtime = alert_service(webhook_timeout_s=0.3, notify_max_attempts=2, notify_backoff_s=0.1)
+    runtime = alert_service(notify_webhook_timeout_s=0.3, notify_max_attempts=2, notify_backoff_s=0.1)
     publisher.publish(Fleet(seed=33, prefix=unique).inject("door_forced_open", "s1b1-door1",
                                                            now_ms=int(time.time() * 1000)))
 

@@ -346,3 +346,10 @@ class LocalStack:
         return {
             s.name: (f"running (pid {s.pid()})" if s.running() else "stopped") for s in self.services
         }
+
+
+def stack_for(settings, root: Path) -> LocalStack:  # noqa: ANN001 - core.settings.Settings
+    """Local servers on the ports the settings point the service at."""
+    from urllib.parse import urlsplit
+
+    return LocalStack(root, Ports(mqtt=settings.mqtt.port, influx_http=urlsplit(settings.influx.url).port or 8086))

@@ -1,7 +1,8 @@
 """Relational database plumbing: one declarative ``Base``, engine creation, and migrations with Alembic.
 
 SQLite (a file under the data directory) is the embedded default; PostgreSQL is the production database.
-Schema changes are Alembic revisions under ``community/migrations/versions``; ``migrate`` runs them.
+Schema changes are Alembic revisions; the composition root owns them (``community/migrations``, run by
+``community.schema.migrate``), because only it knows every domain's tables.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
-
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class Base(DeclarativeBase):
@@ -61,10 +60,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 MIGRATION_LOCK = 0x636F6D6D  # any constant shared by every process of this service ("comm")
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+def migrate(engine: Engine, script_location: Path) -> None:
+    """Bring the schema to the newest revision of the Alembic scripts at ``script_location`` (idempotent)."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(script_location))
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Several processes (an ingest and an alerts process, say) may start together on a fresh database:

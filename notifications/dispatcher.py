@@ -1,107 +1,26 @@
-"""Notification channels behind one interface, and the dispatcher that drains the outbox.
+"""The dispatcher: a thread that drains the outbox.
 
-The alert service writes ``Notification`` rows in the same transaction as the work order; the dispatcher thread
-sends pending ones, retries failures with exponential backoff, and records each outcome (sent, or failed with the
-reason after ``max_attempts``). Sending never happens on the ingest path and a hanging endpoint only holds the
-dispatcher for its timeout.
+Work orders and notices write ``Notification`` rows in their own transaction; this thread sends pending ones,
+retries failures with exponential backoff, and records each outcome (sent, or failed with the reason after
+``max_attempts``). Sending never happens on the ingest path and a hanging endpoint only holds the dispatcher for its
+timeout.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import smtplib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from typing import Protocol
 
-import httpx
-import paho.mqtt.client as mqtt
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from alerts.models import Notification
+from notifications.channels import Channel
+from notifications.models import Notification
 
 log = logging.getLogger(__name__)
-
-
-class Channel(Protocol):
-    name: str
-
-    def send(self, recipient: str, subject: str, body: dict) -> None:
-        """Deliver or raise; the exception text is recorded as the failure reason."""
-
-
-class WebhookChannel:
-    name = "webhook"
-
-    def __init__(self, timeout_s: float = 5.0) -> None:
-        self._http = httpx.Client(timeout=timeout_s)
-
-    def send(self, recipient: str, subject: str, body: dict) -> None:
-        response = self._http.post(recipient, json={"subject": subject, **body})
-        if response.status_code >= 300:
-            raise RuntimeError(f"webhook answered HTTP {response.status_code}: {response.text[:200]}")
-
-    def close(self) -> None:
-        self._http.close()
-
-
-class EmailChannel:
-    name = "email"
-
-    def __init__(self, host: str, port: int, sender: str, *, username: str | None = None,
-                 password: str | None = None, starttls: bool = False, timeout_s: float = 10.0) -> None:
-        self.host, self.port, self.sender = host, port, sender
-        self.username, self.password, self.starttls, self.timeout_s = username, password, starttls, timeout_s
-
-    def send(self, recipient: str, subject: str, body: dict) -> None:
-        message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = self.sender, recipient, subject
-        message.set_content(_email_text(subject, body))
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-            if self.starttls:
-                smtp.starttls()
-            if self.username:
-                smtp.login(self.username, self.password or "")
-            smtp.send_message(message)
-
-
-class MqttChannel:
-    """Publishes JSON at QoS 1 on the recipient topic (owner notices for community apps, order feeds)."""
-
-    name = "mqtt"
-
-    def __init__(self, host: str, port: int, *, client_id: str, username: str | None = None,
-                 password: str | None = None, timeout_s: float = 5.0) -> None:
-        self.timeout_s = timeout_s
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        if username:
-            self.client.username_pw_set(username, password)
-        self.client.reconnect_delay_set(1, 30)
-        self.client.connect_async(host, port, keepalive=30)
-        self.client.loop_start()
-
-    def send(self, recipient: str, subject: str, body: dict) -> None:
-        if not self.client.is_connected():
-            raise RuntimeError("MQTT broker not connected")
-        info = self.client.publish(recipient, json.dumps({"subject": subject, **body}, ensure_ascii=False), qos=1)
-        info.wait_for_publish(self.timeout_s)
-        if not info.is_published():
-            raise RuntimeError("MQTT publish not acknowledged in time")
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-def _email_text(subject: str, body: dict) -> str:
-    order = body.get("work_order") or {}
-    lines = [subject, ""] + [f"{k}: {v}" for k, v in order.items()]
-    return "\n".join(lines) + "\n"
 
 
 @dataclass

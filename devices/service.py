@@ -1,4 +1,4 @@
-"""Writing the device registry (the newest state of every device heard from) in batches.
+"""The device registry: writing it in batches (the alert engine), reading it (the API, scoped to the caller).
 
 PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``. The ORM's
 multi-row insert it replaces took 23 % of the alerts process at 100,000 devices, where nearly every message is a
@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.models import Device
+from devices.models import Device
+from people.service import Principal
 
 STAGING = "devices_incoming"
 
@@ -56,3 +58,17 @@ def _sqlite_upsert(columns: tuple[str, ...]):  # noqa: ANN202 - an Insert statem
     statement = insert(Device)
     return statement.on_conflict_do_update(
         index_elements=["device_id"], set_={c: statement.excluded[c] for c in columns if c != "device_id"})
+
+
+def list_devices(session: Session, me: Principal, *, site: str | None = None, kind: str | None = None,
+                 limit: int = 1000) -> list[Device]:
+    query = select(Device).order_by(Device.device_id).limit(limit)
+    if site:
+        query = query.where(Device.site == site)
+    if kind:
+        query = query.where(Device.kind == kind)
+    return list(session.scalars(me.only_my_sites(query, Device.site)))
+
+
+def get_device(session: Session, device_id: str) -> Device | None:
+    return session.get(Device, device_id)

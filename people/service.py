@@ -1,4 +1,4 @@
-"""Users, roles and bearer tokens for the HTTP API.
+"""Users, roles and bearer tokens: who is calling, and what they may see (functions over a session).
 
 Passwords are stored as PBKDF2-SHA256 hashes; API tokens are random, stored only as their SHA-256, and expire.
 Three roles: engineering ``staff`` (everything), ``technician`` (orders of their sites), ``owner`` (notices of
@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, delete
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from alerts.models import ApiToken, Role, User
+from core.limits import ApiLimits
+from people.models import ApiToken, Role, User
 
 ITERATIONS = 200_000
 
@@ -95,3 +96,50 @@ def user_for_token(session: Session, token: str, now: datetime) -> User | None:
     if row is None or row.expires_at < now:
         return None
     return session.get(User, row.username)
+
+
+def revoke_token(session: Session, token: str) -> None:
+    session.execute(delete(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+
+
+class LoginRefused(Exception):
+    """Wrong credentials (``retry_after`` is None) or too many attempts (seconds to wait)."""
+
+    def __init__(self, reason: str, retry_after: int | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+def check_login_rate(limits: ApiLimits, address: str, username: str) -> None:
+    """Refuse when this address tries too often or this username failed too often."""
+    if not limits.login_attempts.allow(address):
+        retry = limits.login_attempts.retry_after(address)
+        raise LoginRefused(f"too many login attempts from this address; retry in {retry} s", retry)
+    if limits.login_failures.blocked(username):
+        retry = limits.login_failures.retry_after(username)
+        raise LoginRefused(f"too many failed logins for this user; retry in {retry} s", retry)
+
+
+def log_in(sessions: sessionmaker, limits: ApiLimits, address: str, username: str, password: str,
+           now: datetime) -> tuple[str, datetime, Role]:
+    """The one login both the API and the pages use: rate limits, password check, a new token."""
+    check_login_rate(limits, address, username)
+    with sessions.begin() as session:
+        user = session.get(User, username)
+        if user is None or not verify_password(password, user.password_hash):
+            limits.login_failures.allow(username)
+            raise LoginRefused("wrong username or password")
+        token, expires = issue_token(session, user.username, now)
+        return token, expires, Role(user.role)
+
+
+def resolve_principal(sessions: sessionmaker, token: str | None, operator_token: str,
+                      now: datetime) -> Principal | None:
+    """The caller behind a bearer token or page cookie, or None."""
+    if not token:
+        return None
+    if secrets.compare_digest(token, operator_token):
+        return Principal("operator", Role.STAFF)
+    with sessions() as session:
+        user = user_for_token(session, token, now)
+        return principal(user) if user else None

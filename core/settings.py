@@ -1,0 +1,216 @@
+"""One typed settings object for the whole service, in sections.
+
+Values come from environment variables prefixed ``COMMUNITY_`` (or a ``.env`` file). Every setting has one flat
+name, ``COMMUNITY_<SECTION>_<FIELD>`` for a setting of a section (``COMMUNITY_MQTT_HOST`` is ``settings.mqtt.host``)
+and ``COMMUNITY_<FIELD>`` for the few top-level ones. The same flat names work as keyword arguments
+(``Settings(mqtt_port=1884)``), which is what tests and benchmarks use.
+
+Nothing reads the environment on import: the composition root (``community.runtime``) builds one ``Settings`` and
+passes each part only the section it needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(_Section):
+    """The broker the gateway listens to (and the MQTT notification channel publishes on)."""
+
+    host: str = "127.0.0.1"
+    port: int = 18830
+    username: str | None = None
+    password: str | None = None
+    client_id: str = "community-gateway"
+    topic_prefix: str = "community"
+    shared_group: str | None = Field(
+        default=None, description="join $share/<group>/... so several instances split the stream")
+    session_expiry_s: int = Field(default=86_400, ge=0, description="broker keeps our queue this long")
+    receive_maximum: int = Field(default=10_000, ge=1, le=65_535, description="unacked QoS 1 in flight")
+    keepalive_s: int = 30
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_has_no_wildcards(cls, value: str) -> str:
+        if not value or any(c in value for c in "#+/"):
+            raise ValueError("must be one topic level without '/', '+' or '#'")
+        return value
+
+
+class ContractSettings(_Section):
+    """Limits of the payload contract (docs/mqtt-contract.md)."""
+
+    max_payload_bytes: int = Field(default=16_384, ge=256)
+    max_future_s: int = Field(default=300, ge=0, description="device clocks this far ahead are accepted")
+    max_past_s: int = Field(default=7 * 86_400, ge=60, description="older messages are dead letters")
+
+
+class InfluxSettings(_Section):
+    """InfluxDB through its v1 HTTP API (1.x, and 2.x / 3.x with a token)."""
+
+    url: str = "http://127.0.0.1:18086"
+    db: str = "community"
+    retention_policy: str | None = None
+    username: str | None = None
+    password: str | None = None
+    token: str | None = Field(default=None, description="InfluxDB 2.x/3.x token for the v1 API")
+    timeout_s: float = 5.0
+    write_retries: int = Field(default=3, ge=0)
+
+
+class BatchSettings(_Section):
+    """How the ingest writer batches points."""
+
+    max_points: int = Field(default=5_000, ge=1)
+    max_delay_s: float = Field(default=0.25, gt=0)
+
+
+class AlertSettings(_Section):
+    tick_s: float = Field(default=1.0, gt=0, description="how often timers (silence, escalation) run")
+
+
+class NotifySettings(_Section):
+    """The notification outbox and where order feeds and owner notices are published."""
+
+    topic_prefix: str = "community-notify"
+    notice_topic_prefix: str = "community-notices"
+    max_attempts: int = Field(default=6, ge=1)
+    backoff_s: float = Field(default=1.0, gt=0)
+    webhook_timeout_s: float = 5.0
+
+
+class SmtpSettings(_Section):
+    host: str | None = Field(default=None, description="no e-mail channel without it")
+    port: int = 25
+    sender: str = "community-monitor@localhost"
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+SECTIONS = ("mqtt", "contract", "influx", "batch", "alert", "notify", "smtp", "http")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMMUNITY_", env_file=".env", extra="forbid",
+                                      env_nested_delimiter="_", env_nested_max_split=1)
+
+    mode: Literal["local", "production"] = Field(
+        default="local", description="production refuses to start with missing or placeholder credentials")
+    role: Literal["all", "ingest", "alerts"] = Field(
+        default="all",
+        description="all: one process does everything; ingest: MQTT -> InfluxDB only (several may share the "
+                    "stream through mqtt_shared_group); alerts: its own MQTT session -> alert engine, notifications "
+                    "(one per deployment). See docs/architecture.md, 'Process roles'.")
+    data_dir: Path = Path("var")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
+    rules_file: Path | None = Field(default=None, description="alert rules YAML; default: the shipped rule set")
+    operator_token: str | None = Field(
+        default=None, description="bearer token for operator routes; a random one is made and logged if unset")
+
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    contract: ContractSettings = Field(default_factory=ContractSettings)
+    influx: InfluxSettings = Field(default_factory=InfluxSettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
+    alert: AlertSettings = Field(default_factory=AlertSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_names(cls, data: Any) -> Any:
+        """``mqtt_port=1884`` means ``mqtt={"port": 1884}``: keyword arguments use the environment's flat names."""
+        if not isinstance(data, dict):
+            return data
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            section, _, name = key.partition("_")
+            if section in SECTIONS and name and not isinstance(value, BaseModel):
+                nested = out.setdefault(section, {})
+                if isinstance(nested, dict):
+                    nested[name] = value
+                    continue
+            if key in SECTIONS and isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = {**value, **out[key]}
+                continue
+            out[key] = value
+        return out
+
+    @model_validator(mode="after")
+    def _production_needs_real_credentials(self) -> Settings:
+        if self.mode != "production":
+            return self
+        problems = []
+        if _weak(self.operator_token):
+            problems.append("COMMUNITY_OPERATOR_TOKEN must be set to a random value of 24+ characters")
+        if not self.mqtt.username or _weak(self.mqtt.password, minimum=12):
+            problems.append("COMMUNITY_MQTT_USERNAME and a 12+ character COMMUNITY_MQTT_PASSWORD are required")
+        influx = self.influx
+        if not (influx.token or (influx.username and not _weak(influx.password, minimum=12))):
+            problems.append("COMMUNITY_INFLUX_TOKEN (or INFLUX_USERNAME and a 12+ character password) is required")
+        if not self.database_url or not self.database_url.startswith("postgresql"):
+            problems.append("COMMUNITY_DATABASE_URL must point at PostgreSQL in production")
+        if problems:
+            raise ValueError("refusing to start in production mode: " + "; ".join(problems))
+        return self
+
+    def with_flat(self, **values: object) -> Settings:
+        """A copy with some settings changed, named as in the environment (``with_flat(http_port=8081)``)."""
+        data = self.model_dump()
+        for key, value in self._flat_names(values).items():
+            if key in SECTIONS:
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return Settings(_env_file=None, **data)
+
+    @property
+    def spool_dir(self) -> Path:
+        """The alerts role spools only its ticket metrics, apart from an ingest process on the same data dir."""
+        return self.data_dir / ("spool-alerts" if self.role == "alerts" else "spool")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'community.db').resolve()}"
+
+
+PLACEHOLDERS = {"changeme", "change-me", "change_me", "secret", "password", "admin", "token", "default", "example",
+                "test", "local", "community"}
+
+
+def _weak(value: str | None, minimum: int = 24) -> bool:
+    """Missing, short, or a placeholder anyone would guess."""
+    return not value or len(value) < minimum or value.lower().strip("-_0123456789") in PLACEHOLDERS
+
+
+NOT_SETTINGS = {"COMMUNITY_NEW_PASSWORD"}  # read by `community add-user`, not a service setting
+
+
+def flat_names() -> set[str]:
+    """Every setting's environment name."""
+    names = {f"COMMUNITY_{name.upper()}" for name in Settings.model_fields if name not in SECTIONS}
+    for section in SECTIONS:
+        model = Settings.model_fields[section].annotation
+        names |= {f"COMMUNITY_{section.upper()}_{name.upper()}" for name in model.model_fields}
+    return names
+
+
+def unknown_environment(environ: dict[str, str]) -> list[str]:
+    """``COMMUNITY_*`` variables that name no setting (a typo, or a name from before settings had sections):
+    pydantic-settings would ignore them silently, so the commands refuse to start instead."""
+    known = flat_names() | NOT_SETTINGS
+    return sorted(k for k in environ if k.upper().startswith("COMMUNITY_") and k.upper() not in known)

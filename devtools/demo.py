@@ -1,0 +1,78 @@
+"""``community demo``: local Mosquitto, InfluxDB and PostgreSQL, the service on them, and a simulated fleet with
+faults injected that become work orders. Developer tooling: never imported by the running service."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from community.cli import start_service, stop_on_signal
+from core.settings import Settings
+from devtools.localservices import stack_for
+from people.models import Role
+from people.service import create_user
+from simulator.fleet import Fleet
+from simulator.publisher import Publisher, ScheduledFault, run
+
+
+def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: int) -> int:
+    """Local servers, the service on them, and a simulated fleet with faults injected; prints where to look."""
+    stack = stack_for(settings, Path("var/services"))
+    print("starting local Mosquitto, InfluxDB and PostgreSQL ...", flush=True)
+    stack.up()
+    if not settings.database_url:
+        settings = settings.model_copy(update={"database_url": stack.postgres.create_database(
+            "community", recreate=False)})
+    runtime, server, token = start_service(settings)
+    _demo_users(runtime)
+    threading.Thread(target=server.run, name="http", daemon=True).start()
+    fleet = Fleet(seed=seed, prefix=settings.mqtt.topic_prefix)
+    publisher = Publisher(settings.mqtt.host, settings.mqtt.port, client_id="community-demo-simulator")
+    publisher.connect()
+    base = f"http://{settings.http.host}:{settings.http.port}"
+    print(f"""
+demo running: {len(fleet.devices)} simulated devices at {rate} messages/s
+  health       {base}/healthz
+  counters     {base}/stats
+  API docs     {base}/docs
+  pages        {base}/ui/login  (technician queue, owner notices)
+  API as staff curl -H 'Authorization: Bearer {token}' {base}/work-orders
+  log in       curl -d username=owner.b1 -d password=demo-owner {base}/auth/token   (demo users: {DEMO_USERS})
+  dead letters curl -H 'Authorization: Bearer {token}' {base}/dead-letters
+  InfluxDB     curl -G {settings.influx.url}/query --data-urlencode db={settings.influx.db} \\
+                 --data-urlencode 'q=SELECT count(*) FROM elevator, access, meter'
+Ctrl-C stops the demo (the local servers keep running: `community services down`).
+""", flush=True)
+    faults = [ScheduledFault(10, "passengers_trapped", "s1b1-el1", clear_after_s=60),
+              ScheduledFault(20, "door_forced_open", "s1b2-door1", clear_after_s=30),
+              ScheduledFault(30, "continuous_flow", "s1b1-m1", clear_after_s=60),
+              ScheduledFault(40, "denied_burst", "s1b1-door2")]
+    stop = stop_on_signal()
+    publisher.publish_raw(f"{settings.mqtt.topic_prefix}/site1/b1/elevator/bad/telemetry", b"{not json")
+    try:
+        run(fleet, publisher, rate=rate, duration_s=duration, heartbeat_s=15, faults=faults, stop=stop,
+            progress=lambda s: print(_demo_line(runtime.stats()), flush=True))
+    finally:
+        publisher.close()
+        time.sleep(1)
+        server.should_exit = True
+        runtime.stop()
+        print(_demo_line(runtime.stats()))
+    return 0
+
+
+DEMO_USERS = "owner.b1/demo-owner, tech.wang/demo-technician, staff.sun/demo-staff"
+
+
+def _demo_users(runtime) -> None:  # noqa: ANN001
+    """Local demo only: fixed, printed passwords (never used outside `community demo`)."""
+    with runtime.sessions.begin() as session:
+        create_user(session, "owner.b1", "demo-owner", Role.OWNER, site="site1", building="b1", unit="0101")
+        create_user(session, "tech.wang", "demo-technician", Role.TECHNICIAN, person_id="wang.tech")
+        create_user(session, "staff.sun", "demo-staff", Role.STAFF, person_id="sun.lead")
+
+
+def _demo_line(stats: dict) -> str:
+    keys = ("received", "written", "spooled", "dead_lettered", "alert_signals", "notifications_sent")
+    return "  " + "  ".join(f"{k}={stats[k]}" for k in keys)

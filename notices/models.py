@@ -1,0 +1,60 @@
+"""Notices (table), who hears of a fault (``Scope``), the texts (validated from the rules file's ``notices``
+section), and the API schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, UtcDateTime
+
+
+class Scope(StrEnum):
+    """Who hears about a fault: the whole building (shared facility), one unit (private), or no owner."""
+
+    BUILDING = "building"
+    UNIT = "unit"
+    NONE = "none"
+
+
+class Notice(Base):
+    """What owners read: a building-wide notice for shared facilities, or a private one for a unit."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"), index=True)
+    site: Mapped[str] = mapped_column(String(64))
+    building: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str | None] = mapped_column(String(32), doc="NULL: the whole building")
+    phase: Mapped[str] = mapped_column(String(16), doc="fault | fixed")
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class NoticeTexts(BaseModel):
+    """Templates (``str.format``) with ``device``, ``building``, ``unit``, ``title``, ``dispatched``, ``fixed``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fault: str = "{device}, Building {building}: {title}. Technician dispatched at {dispatched:%H:%M}."
+    fixed: str = "{device}, Building {building}: {title}: fixed at {fixed:%H:%M}. Thank you for your patience."
+    unit_fault: str = "Unit {unit}: {title} on your {device}. We have dispatched a technician ({dispatched:%H:%M})."
+    unit_fixed: str = "Unit {unit}: {title} on your {device}: fixed at {fixed:%H:%M}."
+
+
+class NoticeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    work_order_id: int
+    site: str
+    building: str
+    unit: str | None
+    phase: str
+    text: str
+    created_at: datetime

@@ -1,0 +1,55 @@
+"""Posting notices for a work order, and reading them as an owner may (functions over a session)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from notices.models import Notice, NoticeTexts, Scope
+from notifications.service import enqueue
+from people.models import Role
+from people.service import Principal
+from workorders.models import WorkOrder
+
+
+def device_name(kind: str, device_id: str) -> str:
+    return f"{kind.replace('_', ' ').capitalize()} {device_id}"
+
+
+def post(session: Session, order: WorkOrder, phase: str, now: datetime, texts: NoticeTexts,
+         topic_prefix: str) -> Notice | None:
+    """The notice for this order's scope and phase (``fault`` or ``fixed``), also queued for MQTT; None when the
+    order concerns no owner."""
+    scope = Scope(order.scope)
+    if scope is Scope.NONE or (scope is Scope.UNIT and not order.unit):
+        return None
+    template = {
+        (Scope.BUILDING, "fault"): texts.fault, (Scope.BUILDING, "fixed"): texts.fixed,
+        (Scope.UNIT, "fault"): texts.unit_fault, (Scope.UNIT, "fixed"): texts.unit_fixed,
+    }[(scope, phase)]
+    text = template.format(device=device_name(order.kind, order.device_id), building=order.building,
+                           unit=order.unit, title=order.title, dispatched=order.created_at.astimezone(),
+                           fixed=now.astimezone())
+    unit = order.unit if scope is Scope.UNIT else None
+    notice = Notice(work_order_id=order.id, site=order.site, building=order.building, unit=unit, phase=phase,
+                    text=text, created_at=now)
+    session.add(notice)
+    topic = f"{topic_prefix}/{order.site}/{order.building}" + (f"/{unit}" if unit else "")
+    enqueue(session, "mqtt", topic, f"notice: {phase}",
+            {"notice": text, "phase": phase, "site": order.site, "building": order.building, "unit": unit,
+             "at": now.isoformat()}, now, work_order_id=order.id)
+    return notice
+
+
+def readable_by(query: Select, me: Principal) -> Select:
+    """Owners read their building's notices and their own unit's; staff read all."""
+    if me.role is not Role.OWNER:
+        return query
+    unit = Notice.unit.is_(None) if me.unit is None else or_(Notice.unit.is_(None), Notice.unit == me.unit)
+    return query.where(and_(Notice.site == me.site, Notice.building == me.building), unit)
+
+
+def latest(session: Session, me: Principal, limit: int = 50) -> list[Notice]:
+    return list(session.scalars(readable_by(select(Notice).order_by(Notice.id.desc()).limit(limit), me)))

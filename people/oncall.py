@@ -1,0 +1,78 @@
+"""On-call plans as data (validated from the rules file's ``oncall`` section) and routing: who is on duty for a
+site and skill at a given time, and who is next when nobody answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from devices.kinds import Skill
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Person(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str
+    email: str | None = None
+    webhook: str | None = None
+
+
+class Rotation(_Strict):
+    """Level 1 rotates through ``members`` every ``period_h`` hours from ``start``; later levels are escalation
+    contacts (one person each, or a rotation of their own)."""
+
+    members: list[str] = Field(min_length=1)
+    period_h: float = Field(default=24, gt=0)
+    start: datetime = datetime(2026, 1, 1, 8, 0).astimezone()
+
+    def on_duty(self, at: datetime) -> str:
+        slot = int((at - self.start).total_seconds() // (self.period_h * 3600))
+        return self.members[slot % len(self.members)]
+
+
+class SiteOnCall(_Strict):
+    skills: dict[Skill, list[Rotation]] = Field(description="per skill: escalation levels, first = on duty")
+
+
+class OnCall(_Strict):
+    people: list[Person] = Field(default_factory=list)
+    sites: dict[str, SiteOnCall] = Field(default_factory=dict)
+    default: SiteOnCall | None = Field(default=None, description="used for sites not listed")
+    office_webhooks: list[str] = Field(default_factory=list, description="also told of every order and escalation")
+
+    @model_validator(mode="after")
+    def _people_exist(self) -> OnCall:
+        known = {p.id for p in self.people}
+        for site, plan in [*self.sites.items(), ("default", self.default)]:
+            if plan is None:
+                continue
+            for skill, levels in plan.skills.items():
+                for rotation in levels:
+                    missing = [m for m in rotation.members if m not in known]
+                    if missing:
+                        raise ValueError(f"site {site} skill {skill.value}: unknown people {missing}")
+        return self
+
+
+class OnCallRouter:
+    def __init__(self, oncall: OnCall) -> None:
+        self.oncall = oncall
+        self.people = {p.id: p for p in oncall.people}
+
+    def levels(self, site: str, skill: Skill) -> list[Rotation]:
+        plan = self.oncall.sites.get(site) or self.oncall.default
+        return list(plan.skills.get(skill, [])) if plan else []
+
+    def on_duty(self, site: str, skill: Skill, level: int, at: datetime) -> Person | None:
+        """Level 0 is the first line; None when the site has no one at that level."""
+        levels = self.levels(site, skill)
+        if level >= len(levels):
+            return None
+        return self.people[levels[level].on_duty(at)]
+
+    def person(self, person_id: str | None) -> Person | None:
+        return self.people.get(person_id) if person_id else None

@@ -1,0 +1,147 @@
+"""Work-order workflows: the steps that touch other domains. Opening an order assigns the on-call person and
+queues their notifications and the owners' notice; resolving one posts the "fixed" notice; every step emits a
+ticket metric once its transaction has committed.
+
+``WorkOrderDesk`` holds what these steps need (the SLA table, on-call routing, notice texts, the metric sink, the
+configured channels); the alert service and the API both go through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.clock import Clock, utcnow
+from devices.kinds import Skill
+from ingest.lineprotocol import Point
+from notices import service as notices
+from notices.models import NoticeTexts, Scope
+from notifications.service import enqueue, targets
+from people.oncall import OnCall, OnCallRouter, Person
+from workorders import service
+from workorders.models import Priority, SlaTimes, Status, WorkOrder
+from workorders.service import SYSTEM, TransitionError
+
+MetricSink = Callable[[Point], None]
+
+__all__ = ["NewOrder", "TransitionError", "UnitOfWork", "WorkOrderDesk"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """What opening an order needs to know of the fault (or request) behind it."""
+
+    key: str  # rule:device; unique while the order is open
+    rule_id: str
+    device_id: str
+    kind: str
+    site: str
+    building: str
+    unit: str | None
+    title: str
+    priority: Priority
+    skill: Skill
+    scope: Scope
+    detail: str | None = None
+
+
+@dataclass
+class UnitOfWork:
+    session: Session
+    points: list[Point]
+
+
+class WorkOrderDesk:
+    def __init__(self, sessions: sessionmaker, *, sla: dict[Priority, SlaTimes], oncall: OnCall,
+                 texts: NoticeTexts, clock: Clock = utcnow, metrics: MetricSink | None = None,
+                 notice_prefix: str = "community-notices", notify_prefix: str = "community-notify",
+                 channels: frozenset[str] = frozenset({"webhook", "email", "mqtt"})) -> None:
+        self.sessions = sessions
+        self.sla = sla
+        self.oncall = oncall
+        self.router = OnCallRouter(oncall)
+        self.texts = texts
+        self.clock = clock
+        self.metrics = metrics or (lambda _point: None)
+        self.notice_prefix = notice_prefix
+        self.notify_prefix = notify_prefix
+        self.channels = channels  # only these get outbox rows (no e-mail rows without an SMTP server)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """One transaction; the ticket-metric points it produced are emitted only once it committed."""
+        work = UnitOfWork(None, [])  # type: ignore[arg-type]
+        with self.sessions.begin() as session:
+            work.session = session
+            yield work
+        for point in work.points:
+            self.metrics(point)
+
+    # --- steps inside a caller's unit of work ---
+    def open(self, work: UnitOfWork, new: NewOrder, now: datetime) -> WorkOrder:
+        ack_due, arrive_due, resolve_due = self.sla[new.priority].due(now)
+        person = self.router.on_duty(new.site, new.skill, 0, now)
+        order = WorkOrder(
+            open_key=new.key, rule_id=new.rule_id, device_id=new.device_id, site=new.site, building=new.building,
+            unit=new.unit, kind=new.kind, title=new.title, priority=new.priority.value, skill=new.skill.value,
+            scope=new.scope.value, life_safety=new.priority is Priority.LIFE_SAFETY, status=Status.OPEN.value,
+            assignee=person.id if person else None, escalation_level=0, occurrences=1, created_at=now,
+            ack_due_at=ack_due, arrive_due_at=arrive_due, resolve_due_at=resolve_due,
+        )
+        session = work.session
+        session.add(order)
+        session.flush()
+        service.audit(session, order, now, SYSTEM, "created", to_status=Status.OPEN.value, note=new.detail)
+        if person:
+            service.audit(session, order, now, SYSTEM, "assigned", note=person.id)
+        self.notify(session, order, "new work order", [person] if person else [], now)
+        notices.post(session, order, "fault", now, self.texts, self.notice_prefix)
+        work.points.append(service.metric(order, "created", now))
+        return order
+
+    def step(self, work: UnitOfWork, order: WorkOrder, action: str, actor: str, note: str | None,
+             now: datetime) -> None:
+        """A lifecycle transition with its consequences (the "fixed" notice, the metric)."""
+        target = service.apply_transition(work.session, order, action, actor, note, now)
+        if target is Status.RESOLVED:
+            notices.post(work.session, order, "fixed", now, self.texts, self.notice_prefix)
+        work.points.append(service.metric(order, action, now))
+
+    def notify(self, session: Session, order: WorkOrder, what: str, people: list[Person], now: datetime) -> None:
+        subject = (f"[{order.priority}] {what}: {notices.device_name(order.kind, order.device_id)}, building "
+                   f"{order.building}: {order.title} (#{order.id})")
+        body = {"event": what, "work_order": service.summary(order)}
+        feed = f"{self.notify_prefix}/{order.site}/work-orders"
+        for channel, recipient in targets(people, self.oncall.office_webhooks, feed):
+            if channel in self.channels:
+                enqueue(session, channel, recipient, subject, body, now, work_order_id=order.id)
+
+    # --- whole actions (their own unit of work) ---
+    def transition(self, order_id: int, action: str, actor: str, note: str | None = None) -> WorkOrder:
+        """Technician / staff actions: acknowledge, start, resolve, close."""
+        now = self.clock()
+        with self.unit_of_work() as work:
+            order = service.get(work.session, order_id)
+            self.step(work, order, action, actor, note, now)
+        return order
+
+    def follow_up(self, order_id: int, actor: str, rating: int, comment: str | None = None) -> WorkOrder:
+        """The follow-up visit: the owner's rating (1-5); closes a resolved order (the closed loop)."""
+        if not 1 <= rating <= 5:
+            raise ValueError("rating must be 1..5")
+        now = self.clock()
+        with self.unit_of_work() as work:
+            order = service.get(work.session, order_id)
+            if order.status not in (Status.RESOLVED.value, Status.CLOSED.value):
+                raise TransitionError(f"follow-up needs a resolved or closed order; this one is {order.status}")
+            order.rating, order.follow_up_comment, order.followed_up_at = rating, comment, now
+            service.audit(work.session, order, now, actor, "follow_up",
+                          note=f"rating {rating}: {comment or ''}".strip())
+            work.points.append(service.metric(order, "follow_up", now))
+            if order.status == Status.RESOLVED.value:
+                self.step(work, order, "close", actor, "closed after follow-up visit", now)
+        return order

@@ -1,0 +1,161 @@
+"""Work orders and their audit trail (tables), priorities and SLA timers (validated from the rules file's ``sla``
+section), and the schemas the API answers with."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Base, UtcDateTime
+from devices.kinds.base import NAME_MAX
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = (Status.OPEN.value, Status.ACKNOWLEDGED.value, Status.IN_PROGRESS.value)
+
+
+class Priority(StrEnum):
+    LIFE_SAFETY = "life_safety"
+    OUTAGE = "outage"
+    DEGRADATION = "degradation"
+    MAINTENANCE = "maintenance"
+
+
+class SlaTimes(BaseModel):
+    """The three timers of a priority, in seconds from the order's creation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    acknowledge_s: int = Field(gt=0)
+    arrive_s: int = Field(gt=0)
+    resolve_s: int = Field(gt=0)
+
+    def due(self, start: datetime) -> tuple[datetime, datetime, datetime]:
+        return (start + timedelta(seconds=self.acknowledge_s), start + timedelta(seconds=self.arrive_s),
+                start + timedelta(seconds=self.resolve_s))
+
+
+class WorkOrder(Base):
+    __tablename__ = "work_orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    open_key: Mapped[str | None] = mapped_column(String(140), unique=True,
+                                                 doc="rule:device while open; NULL once resolved (dedup)")
+    rule_id: Mapped[str] = mapped_column(String(64), index=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    building: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(NAME_MAX))
+    title: Mapped[str] = mapped_column(String(200))
+    priority: Mapped[str] = mapped_column(String(16), index=True)
+    skill: Mapped[str] = mapped_column(String(NAME_MAX))
+    scope: Mapped[str] = mapped_column(String(16))
+    life_safety: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), index=True, default=Status.OPEN.value)
+    assignee: Mapped[str | None] = mapped_column(String(64), index=True)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    fault_cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ack_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    arrive_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolve_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    follow_up_comment: Mapped[str | None] = mapped_column(Text)
+    followed_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    events: Mapped[list[WorkOrderEvent]] = relationship(
+        back_populates="work_order", order_by="WorkOrderEvent.id", cascade="all, delete-orphan")
+
+
+class WorkOrderEvent(Base):
+    """Audit trail: every transition, assignment, escalation and occurrence, with who and when."""
+
+    __tablename__ = "work_order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    work_order: Mapped[WorkOrder] = relationship(back_populates="events")
+
+
+# --- API schemas ---
+class _Orm(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class WorkOrderEventOut(_Orm):
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+
+
+class WorkOrderOut(_Orm):
+    id: int
+    rule_id: str
+    device_id: str
+    site: str
+    building: str
+    unit: str | None
+    kind: str
+    title: str
+    priority: str
+    skill: str
+    status: str
+    life_safety: bool
+    assignee: str | None
+    escalation_level: int
+    occurrences: int
+    created_at: datetime
+    acknowledged_at: datetime | None
+    started_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    fault_cleared_at: datetime | None
+    ack_due_at: datetime
+    arrive_due_at: datetime
+    resolve_due_at: datetime
+    resolution_note: str | None
+    rating: int | None
+    follow_up_comment: str | None
+
+
+class WorkOrderDetail(WorkOrderOut):
+    events: list[WorkOrderEventOut]
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class FollowUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rating: int = Field(ge=1, le=5, description="the owner's rating, 1 (poor) to 5 (excellent)")
+    comment: str | None = Field(default=None, max_length=2000)
