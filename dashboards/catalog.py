@@ -10,10 +10,10 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard
 
 from dashboards.panels import bars, count_thresholds, grid, kpi, series, single, site_variables
-from devices import kinds
 from dashboards.queries import INFLUX_FILTER as IF
 from dashboards.queries import SQL, InfluxQL, sql_filter
 from dashboards.queries import SQL_FILTER as SF
+from devices import kinds
 
 OPEN = "status IN ('open', 'acknowledged', 'in_progress')"
 URGENT = "priority IN ('life_safety', 'outage')"

@@ -17,21 +17,22 @@ TRADES = ("elevator", "access", "plumbing", "electrical", "gas", "heating", "met
 """Skills on-call plans know even when no kind's rules use them yet."""
 
 
-def _discover() -> list[DeviceKind]:
+def discover(path: list[str], package: str) -> list[DeviceKind]:
+    """Import every module of the package at ``path``; each must define ``KIND``, named after the module."""
     found = []
-    for module in pkgutil.iter_modules(__path__):
+    for module in pkgutil.iter_modules(path):
         if module.name == "base" or module.name.startswith("_"):
             continue
-        kind = getattr(importlib.import_module(f"{__name__}.{module.name}"), "KIND", None)
+        kind = getattr(importlib.import_module(f"{package}.{module.name}"), "KIND", None)
         if not isinstance(kind, DeviceKind):
-            raise ImportError(f"devices/kinds/{module.name}.py defines no KIND = DeviceKind(...)")
+            raise ImportError(f"{package}.{module.name} defines no KIND = DeviceKind(...)")
         if kind.name != module.name:
-            raise ImportError(f"devices/kinds/{module.name}.py declares kind {kind.name!r}: name the module after it")
+            raise ImportError(f"{package}.{module.name} declares kind {kind.name!r}: name the module after its kind")
         found.append(kind)
     return sorted(found, key=lambda k: (k.order, k.name))
 
 
-ALL: list[DeviceKind] = _discover()
+ALL: list[DeviceKind] = discover(__path__, __name__)
 Kind = StrEnum("Kind", [(k.name.upper(), k.name) for k in ALL])
 Skill = StrEnum("Skill", [(s.upper(), s) for s in dict.fromkeys([*TRADES, *(s for k in ALL for s in k.skills)])])
 KINDS: dict[Kind, DeviceKind] = {Kind(k.name): k for k in ALL}

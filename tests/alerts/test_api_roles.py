@@ -63,6 +63,18 @@ def test_roles_are_enforced(setup):
     assert client.get("/me", headers=owner).json()["unit"] == "0201"
 
 
+def test_technicians_see_only_their_sites_devices(setup):
+    _, client, _, _ = setup
+    staff = {"Authorization": f"Bearer {OPERATOR}"}
+    assert wait_for(lambda: client.get("/devices/s1b1-door1", headers=staff).status_code == 200, 10)
+    far = login(client, "far.tech", "tech-password")  # works site9 only
+    tech = login(client, "wang", "tech-password")  # works site1
+    assert client.get("/devices", headers=far).json() == []
+    assert client.get("/devices/s1b1-door1", headers=far).status_code == 404  # as if it did not exist
+    assert [d["device_id"] for d in client.get("/devices", headers=tech).json()] == ["s1b1-door1"]
+    assert client.get("/devices/s1b1-door1", headers=tech).status_code == 200
+
+
 def test_login_errors_token_expiry_and_bad_bodies(setup):
     _, client, order, clock = setup
     assert client.post("/auth/token", data={"username": "wang", "password": "wrong"}).status_code == 401
