@@ -11,17 +11,20 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 
 from alerts import analytics
 from alerts.config import AlertConfig, AnalyticsRule
 from alerts.evaluator import DeviceRef, Evaluator, Signal
-from alerts.models import Alert
+from alerts.models import Alert, FailedSignal
 from alerts.service import AlertService
 from devices import service as registry
 from devices.kinds import KINDS, Kind
@@ -35,6 +38,8 @@ from workorders.scheduled import escalate_due
 
 log = logging.getLogger(__name__)
 POLL_S = 0.01
+TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+"""Errors of a database that is away or overloaded: worth retrying."""
 
 
 @dataclass(slots=True)
@@ -91,6 +96,8 @@ class AlertEngine:
         self.processed = 0
         self.signals = 0
         self.ticks = 0  # timer rounds completed: tests wait on it instead of sleeping
+        self.failures = 0  # signals and timer jobs given up on (deterministic errors)
+        self.latencies_ms: deque[float] = deque(maxlen=1000)
 
     # --- lifecycle ---
     def start(self) -> None:
@@ -178,6 +185,15 @@ class AlertEngine:
         self._track_device(msg)
         for signal in self.evaluator.observe(msg):
             self._apply(signal)
+            self.latencies_ms.append(time.time() * 1000 - msg.received_ms)
+
+    def latency_quantiles(self) -> dict[str, float]:
+        """Message received -> its signal applied (order committed), over the last 1,000 signals, in ms."""
+        if not self.latencies_ms:
+            return {}
+        ordered = sorted(self.latencies_ms)
+        return {q: round(ordered[min(len(ordered) - 1, int(float(q) * len(ordered)))], 1)
+                for q in ("0.5", "0.9", "0.99")}
 
     def tick(self) -> None:
         """Timers: silence and count windows, unacknowledged orders, flapping holds."""
@@ -191,25 +207,43 @@ class AlertEngine:
 
     def _apply(self, signal: Signal) -> None:
         self.signals += 1
-        outcome = self._retrying(lambda: self.service.handle(signal))
+        outcome = self._retrying(lambda: self.service.handle(signal), signal)
         log.info("%s %s on %s -> %s #%s", "fire" if signal.fire else "clear", signal.rule.id,
                  signal.device.device_id, outcome.action if outcome else "failed",
                  outcome.work_order_id if outcome else "-")
         self.on_change()
 
-    def _retrying(self, action: Callable):  # noqa: ANN202
-        """The work-order database may be away for a while: retry with backoff rather than drop a signal."""
+    def _retrying(self, action: Callable, signal: Signal | None = None):  # noqa: ANN202
+        """Retry what the database being away made fail, with backoff, so no signal is dropped; anything else is a
+        deterministic failure (a bug, bad data) that a retry would repeat forever on the thread that judges
+        life-safety events: it is recorded with its reason (``failed_signals``, a counter) and the engine moves on.
+        Timer jobs (``signal`` None) are simply tried again at the next tick."""
         delay = 0.2
         while True:
             try:
                 return action()
-            except Exception:  # noqa: BLE001
-                if self._stop.is_set():
-                    log.exception("giving up on a database action at shutdown")
+            except TRANSIENT:
+                if self._stop.is_set() or signal is None:
+                    log.warning("database unavailable for %s", "a timer job" if signal is None else "a signal")
                     return None
                 log.exception("database action failed; retrying in %.1f s", delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
+            except Exception as err:  # noqa: BLE001 - deterministic: record and go on
+                self.failures += 1
+                log.exception("giving up on %s", "a timer job" if signal is None else signal.rule.id)
+                if signal is not None:
+                    self._record_failure(signal, err)
+                return None
+
+    def _record_failure(self, signal: Signal, err: Exception) -> None:
+        try:
+            with self.sessions.begin() as session:
+                session.add(FailedSignal(at=self.clock(), rule_id=signal.rule.id, device_id=signal.device.device_id,
+                                         fire=signal.fire, source_ms=signal.at_ms,
+                                         reason=f"{type(err).__name__}: {err}"[:1000]))
+        except Exception:  # noqa: BLE001 - the log above still has it
+            log.exception("could not record the failed signal")
 
     # --- device registry (latest state, written in batches) ---
     def _track_device(self, msg: DeviceMessage) -> None:

@@ -4,8 +4,10 @@
 that only the passing of time produces (silence, a count window running out). Whether a signal opens a work order,
 bumps an occurrence or resolves one is decided by ``alerts.service`` against the persisted alert state.
 
-A message whose device time is not newer than the last one seen on the same device and channel is ignored here
-(a redelivery or out-of-order message must not count twice).
+Messages are ordered by ``DeviceMessage.order_ms``: the device's time, but never later than the message's arrival.
+One that is not newer than the last one seen on the same device and channel, or carries the same device time, is
+ignored here (a redelivery or out-of-order message must not count twice); a device clock running ahead cannot make
+a fault look newer than the clear that followed it.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class Signal:
 class _DeviceMemory:
     ref: DeviceRef
     last_seen_ms: int = 0
-    last_ts: dict[Channel, int] = field(default_factory=dict)
+    last_ts: dict[Channel, int] = field(default_factory=dict)  # order time (``order_ms``) of the newest message
+    last_raw: dict[Channel, int] = field(default_factory=dict)  # its device ts: an equal one is a redelivery
     since: dict[str, int] = field(default_factory=dict)  # duration rules: condition true since
     previous: dict[str, float] = field(default_factory=dict)  # delta rules: last value
     window: dict[str, deque[int]] = field(default_factory=dict)  # count rules: matching event times
@@ -134,9 +137,10 @@ class Evaluator:
         elif medium and (memory.ref.medium != medium or memory.ref.unit != unit):
             memory.ref = DeviceRef(t.device_id, t.site, t.building, t.kind, unit, medium)
         memory.last_seen_ms = max(memory.last_seen_ms, msg.received_ms)
-        if msg.ts_ms <= memory.last_ts.get(t.channel, -1):
+        order = msg.order_ms
+        if order <= memory.last_ts.get(t.channel, -1) or msg.ts_ms == memory.last_raw.get(t.channel):
             return None  # redelivered or out of order: already judged
-        memory.last_ts[t.channel] = msg.ts_ms
+        memory.last_ts[t.channel], memory.last_raw[t.channel] = order, msg.ts_ms
         return memory
 
     def _edge(self, rule: Rule, memory: _DeviceMemory, fire: bool, at_ms: int, detail: str | None) -> list[Signal]:
@@ -149,7 +153,7 @@ class Evaluator:
     def _apply(self, rule: Rule, memory: _DeviceMemory, msg: DeviceMessage) -> Signal | None:
         """Dispatch on ``rule.type`` and ``msg.channel`` (strings), not ``isinstance``: pydantic's metaclass makes
         isinstance checks slow, and this runs for every message."""
-        p, ts, kind = msg.payload, msg.ts_ms, rule.type
+        p, ts, kind = msg.payload, msg.order_ms, rule.type
         out: list[Signal] = []
         if kind == "absence":
             out = self._edge(rule, memory, False, ts, "reporting again")
@@ -178,31 +182,31 @@ class Evaluator:
         return out[0] if out else None
 
     def _telemetry_rule(self, rule: Rule, memory: _DeviceMemory, msg: DeviceMessage) -> list[Signal]:
-        ts = msg.ts_ms
+        ts, at = msg.ts_ms, msg.order_ms  # device time for durations, order time for the signals
         value = getattr(msg.payload, rule.field, None)
         if value is None:
             return []
         if rule.type == "threshold":
             if rule.above is not None:
                 if value > rule.above:
-                    return self._edge(rule, memory, True, ts, f"{rule.field}={value} > {rule.above}")
+                    return self._edge(rule, memory, True, at, f"{rule.field}={value} > {rule.above}")
                 if value <= rule.clear_at:
-                    return self._edge(rule, memory, False, ts, f"{rule.field}={value}")
+                    return self._edge(rule, memory, False, at, f"{rule.field}={value}")
             else:
                 if value < rule.below:
-                    return self._edge(rule, memory, True, ts, f"{rule.field}={value} < {rule.below}")
+                    return self._edge(rule, memory, True, at, f"{rule.field}={value} < {rule.below}")
                 if value >= rule.clear_at:
-                    return self._edge(rule, memory, False, ts, f"{rule.field}={value}")
+                    return self._edge(rule, memory, False, at, f"{rule.field}={value}")
             return []
         if rule.type == "duration":
             if value == rule.equals:
                 since = memory.since.setdefault(rule.id, ts)
                 held_s = (ts - since) / 1000
                 if held_s >= rule.for_s:
-                    return self._edge(rule, memory, True, ts, f"{rule.field}={value} for {held_s:.0f} s")
+                    return self._edge(rule, memory, True, at, f"{rule.field}={value} for {held_s:.0f} s")
                 return []
             memory.since.pop(rule.id, None)
-            return self._edge(rule, memory, False, ts, f"{rule.field}={value}")
+            return self._edge(rule, memory, False, at, f"{rule.field}={value}")
         if rule.type == "delta":
             previous = memory.previous.get(rule.id)
             memory.previous[rule.id] = float(value)
@@ -210,5 +214,5 @@ class Evaluator:
                 return []
             delta = float(value) - previous
             bad = (rule.below is not None and delta < rule.below) or (rule.above is not None and delta > rule.above)
-            return self._edge(rule, memory, bad, ts, f"{rule.field} changed by {delta:+.3f}")
+            return self._edge(rule, memory, bad, at, f"{rule.field} changed by {delta:+.3f}")
         return []

@@ -48,3 +48,30 @@ class AlertOut(BaseModel):
     last_fired_at: datetime | None
     cleared_at: datetime | None
     detail: str | None
+
+
+class FailedSignal(Base):
+    """A signal the engine could not apply for a reason retrying would not fix (a bug, bad data): recorded here with
+    the reason, and the engine moves on. Transient database errors are retried instead, never recorded."""
+
+    __tablename__ = "failed_signals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str] = mapped_column(String(64))
+    fire: Mapped[bool] = mapped_column(Boolean)
+    source_ms: Mapped[int] = mapped_column(BigInteger, doc="the signal's time (device clock, ms)")
+    reason: Mapped[str] = mapped_column(String(1000))
+
+
+class FailedSignalOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    rule_id: str
+    device_id: str
+    fire: bool
+    source_ms: int
+    reason: str

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
-from alerts.models import Alert, AlertOut
+from alerts.models import Alert, AlertOut, FailedSignal, FailedSignalOut
 from core.deps import SessionsDep
 from people.models import Role
 from people.views import Me, require
@@ -22,6 +22,14 @@ def list_alerts(me: Me, sessions: SessionsDep, firing: bool | None = None,
         query = query.where(Alert.firing.is_(firing))
     with sessions() as session:
         return list(session.scalars(me.only_my_sites(query, Alert.site)))
+
+
+@router.get("/alerts/failures", response_model=list[FailedSignalOut], tags=["alerts"])
+def list_failures(me: Me, sessions: SessionsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list:
+    """Signals the engine gave up on (not transient database errors, which it retries), newest first, with why."""
+    require(me, Role.STAFF)
+    with sessions() as session:
+        return list(session.scalars(select(FailedSignal).order_by(FailedSignal.id.desc()).limit(limit)))
 
 
 @router.get("/rules", tags=["rules"])

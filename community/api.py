@@ -1,4 +1,5 @@
-"""The HTTP face of the service: the app factory. Only ``/healthz`` is open; everything else needs a bearer token
+"""The HTTP face of the service: the app factory. Only the health routes (``/livez``, ``/readyz``, ``/healthz``,
+``/metrics``) and the login are open; everything else needs a bearer token
 (a user's, from ``POST /auth/token``, or the operator token).
 
 ``create_app`` takes its collaborators as arguments and puts them on ``app.state``, where the domains' routes find
@@ -11,12 +12,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Response, status
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 from sqlalchemy.orm import sessionmaker
 
 from alerts import views as alert_views
 from alerts.config import AlertConfig
+from community.health import Probes, StatsCollector
 from core.limits import ApiLimits, BodySizeLimit
 from devices import views as device_views
 from gateway.deadletter import DeadLetterStore
@@ -26,14 +30,6 @@ from people.views import Staff
 from web import pages
 from workorders import views as order_views
 from workorders.flows import WorkOrderDesk
-
-
-class Health(BaseModel):
-    status: str  # "ok" or "degraded"
-    mqtt_connected: bool
-    influx_reachable: bool
-    spool_points: int
-    problems: list[str]
 
 
 class DeadLetterOut(BaseModel):
@@ -51,6 +47,7 @@ def create_app(
     stats: Callable[[], dict[str, object]],
     influx_ping: Callable[[], bool],
     dead_letters: DeadLetterStore,
+    probes: Probes | None = None,
     operator_token: str,
     sessions: sessionmaker,
     desk: WorkOrderDesk,
@@ -65,17 +62,33 @@ def create_app(
     app.state.operator_token, app.state.desk, app.state.alert_config = operator_token, desk, config
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
 
-    @app.get("/healthz", response_model=Health, tags=["health"])
-    def healthz() -> Health:
-        data = stats()
-        reachable = influx_ping()
-        problems = []
-        if not data["mqtt_connected"]:
-            problems.append("MQTT broker not connected")
-        if not reachable:
-            problems.append("InfluxDB not reachable: readings are being spooled")
-        return Health(status="degraded" if problems else "ok", mqtt_connected=bool(data["mqtt_connected"]),
-                      influx_reachable=reachable, spool_points=int(data["spool_points"]), problems=problems)
+    probes = probes or Probes(stats, influx_ping, sessions)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(StatsCollector(stats))
+
+    @app.get("/livez", tags=["health"])
+    def livez() -> dict[str, str]:
+        """The process answers: restart it only when this fails."""
+        return {"status": "alive"}
+
+    @app.get("/readyz", response_model=Health, tags=["health"], responses={503: {"model": Health}})
+    def readyz(response: Response) -> Health:
+        """Can the service do its work? 503 with the problems when the broker, InfluxDB or the work-order database
+        is unreachable, or the spool or the alert backlog is past its limit."""
+        health = probes.health()
+        if health.problems:
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return health
+
+    @app.get("/healthz", response_model=Health, tags=["health"], responses={503: {"model": Health}})
+    def healthz(response: Response) -> Health:
+        """The same as ``/readyz`` (kept for existing probes)."""
+        return readyz(response)
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        """Prometheus exposition of the counters, backlogs, spool and latencies."""
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/stats", tags=["health"])
     def get_stats(_: Staff) -> dict[str, object]:

@@ -149,17 +149,28 @@ def start_service(settings: Settings):  # noqa: ANN201 - (Runtime, uvicorn.Serve
 
 def app_for(runtime, token: str, limits=None):  # noqa: ANN001, ANN201 - Runtime -> FastAPI
     from community.api import create_app
+    from community.health import Probes
 
+    http = runtime.settings.http
+    probes = Probes(runtime.stats, runtime.influx.ping, runtime.sessions, max_spool_points=http.ready_max_spool_points,
+                    max_alert_backlog=http.ready_max_alert_backlog)
     return create_app(stats=runtime.stats, influx_ping=runtime.influx.ping, dead_letters=runtime.dead_letters,
+                      probes=probes,
                       operator_token=token, sessions=runtime.sessions, desk=runtime.orders,
                       config=runtime.alert_config, clock=runtime.clock, limits=limits)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from alerts.config import ConfigError
+
     settings = _settings()
     if args.role:
         settings = settings.model_copy(update={"role": args.role})
-    runtime, server, _token = start_service(settings)
+    try:
+        runtime, server, _token = start_service(settings)
+    except ConfigError as err:  # a bad rules file: say what is wrong, no traceback
+        print(f"error: the alert configuration is not valid, the service did not start\n{err}", file=sys.stderr)
+        return 2
     try:
         server.run()
     finally:

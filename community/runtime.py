@@ -28,7 +28,7 @@ from core.settings import Settings
 from gateway.contract import Limits
 from gateway.deadletter import DeadLetterStore
 from gateway.listener import MqttConfig, MqttListener
-from ingest.influx import InfluxConfig, InfluxUnavailable, InfluxV1Client
+from ingest.influx import InfluxConfig, InfluxRejected, InfluxUnavailable, InfluxV1Client
 from ingest.spool import DurableSpool
 from ingest.writer import IngestWriter
 from notifications.channels import Channel, EmailChannel, MqttChannel, WebhookChannel
@@ -95,9 +95,13 @@ class Runtime:
 
     def start(self) -> None:
         try:
-            self.influx.ensure_database()
+            if not self.influx.ensure_database():
+                log.info("InfluxDB manages its databases itself (2.x / 3.x): writing to the bucket mapped to %r",
+                         self.settings.influx.db)
         except InfluxUnavailable as err:  # not fatal: readings spool until it is back
             log.warning("InfluxDB not reachable at start (%s); readings will be spooled", err)
+        except InfluxRejected as err:  # e.g. a token without the right to create: writes will tell if it matters
+            log.warning("InfluxDB refused CREATE DATABASE (%s); writing anyway", err)
         self.writer.start()
         if self.judges_alerts:
             self.dispatcher.start()
@@ -137,6 +141,9 @@ class Runtime:
         data["alert_backlog"] = self.alert_engine.backlog
         data["alert_processed"] = self.alert_engine.processed
         data["alert_signals"] = self.alert_engine.signals
+        data["alert_failures"] = self.alert_engine.failures
+        data["signal_latency_ms"] = self.alert_engine.latency_quantiles()
+        data["dead_letters_waiting"] = self.writer.fallback_waiting
         data["notifications_sent"] = self.dispatcher.stats.sent
         data["notification_failures"] = self.dispatcher.stats.failed_attempts
         return data

@@ -52,12 +52,59 @@ class RateLimiter:
         self._last_prune = now
 
 
+class Lockout:
+    """Failed logins counted per key (a user *and* the address they try from): ``limit`` failures within
+    ``window_s`` lock that key for ``lock_s``, doubling with each further lockout up to ``max_lock_s``; a success
+    clears it. Keyed by address too, so nobody can lock a colleague out by guessing their password from elsewhere."""
+
+    def __init__(self, limit: int = 5, window_s: float = 300, lock_s: float = 60, max_lock_s: float = 3600,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window_s, self.lock_s, self.max_lock_s, self.clock = limit, window_s, lock_s, max_lock_s, clock
+        self._failures: dict[str, deque[float]] = {}
+        self._locked_until: dict[str, float] = {}
+        self._lockouts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, key: str) -> int:
+        """Seconds until this key may try again; 0 when it may now."""
+        with self._lock:
+            left = self._locked_until.get(key, 0.0) - self.clock()
+            return max(1, int(left) + 1) if left > 0 else 0
+
+    def failed(self, key: str) -> None:
+        now = self.clock()
+        with self._lock:
+            failures = self._failures.setdefault(key, deque())
+            failures.append(now)
+            while failures and now - failures[0] >= self.window_s:
+                failures.popleft()
+            if len(failures) >= self.limit:
+                count = self._lockouts[key] = self._lockouts.get(key, 0) + 1
+                self._locked_until[key] = now + min(self.lock_s * 2 ** (count - 1), self.max_lock_s)
+                failures.clear()
+            if len(self._failures) > 10_000:  # bounded memory under a spray of usernames
+                self._prune(now)
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+            self._locked_until.pop(key, None)
+            self._lockouts.pop(key, None)
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, v in self._failures.items() if not v or now - v[-1] >= self.window_s]:
+            del self._failures[key]
+        for key in [k for k, until in self._locked_until.items() if until <= now - self.max_lock_s]:
+            self._locked_until.pop(key, None)
+            self._lockouts.pop(key, None)
+
+
 @dataclass
 class ApiLimits:
     """The API's limits, one object so tests can pass tighter ones."""
 
     login_attempts: RateLimiter = field(default_factory=lambda: RateLimiter(20, 60))  # per client address
-    login_failures: RateLimiter = field(default_factory=lambda: RateLimiter(5, 300))  # per username
+    login_failures: Lockout = field(default_factory=Lockout)  # per (username, address), with backoff
     writes: RateLimiter = field(default_factory=lambda: RateLimiter(120, 60))  # per caller
     max_body_bytes: int = 64 * 1024
 

@@ -99,6 +99,8 @@ class SmtpSettings(_Section):
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
+    ready_max_spool_points: int = Field(default=1_000_000, ge=0, description="/readyz fails past this spool size")
+    ready_max_alert_backlog: int = Field(default=100_000, ge=0, description="/readyz fails past this engine backlog")
 
 
 SECTIONS = ("mqtt", "contract", "influx", "batch", "alert", "notify", "smtp", "http")

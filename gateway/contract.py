@@ -49,6 +49,13 @@ class DeviceMessage:
     received_ms: int
 
     @property
+    def order_ms(self) -> int:
+        """When this message happened, for ordering faults and clears: the device's time, but never later than
+        its arrival. A device clock running ahead cannot make its fault look newer than a clear that really came
+        after it (docs/alert-rules.md, "Device clocks")."""
+        return self.ts_ms if self.ts_ms <= self.received_ms else self.received_ms
+
+    @property
     def kind(self) -> Kind:
         return self.topic.kind
 
@@ -71,7 +78,12 @@ def decode(topic: str, raw: bytes, *, prefix: str, now_ms: int, limits: Limits =
     return DeviceMessage(device_topic, ts_ms, payload, now_ms)
 
 
+BOM = b"\xef\xbb\xbf"
+
+
 def _validate(topic: DeviceTopic, raw: bytes) -> Payload:
+    if raw.startswith(BOM):
+        raise ContractError("payload starts with a UTF-8 byte-order mark (BOM): send JSON without one")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -80,10 +92,30 @@ def _validate(topic: DeviceTopic, raw: bytes) -> Payload:
         payload = _MODELS[(topic.kind, topic.channel)].model_validate_json(text)
     except ValidationError as err:
         raise ContractError(_reason(err)) from None
+    _refuse_duplicate_keys(raw, text, payload)
     if topic.channel is Channel.EVENT:  # not isinstance: pydantic's metaclass makes that cost microseconds
         if payload.event not in _EVENT_CODES[topic.kind]:
             raise ContractError(f"event {payload.event!r} is not a known {topic.kind.value} event")
     return payload  # type: ignore[return-value]
+
+
+def _refuse_duplicate_keys(raw: bytes, text: str, payload: BaseModel) -> None:
+    """JSON parsers (pydantic's too) let the last of two equal keys win, so ``{"floor": 3, "floor": 5}`` would
+    pass as floor 5. Cheap check first: every key is followed by ``":``, so when the count of ``":`` equals the
+    number of keys the model received there is no duplicate. Otherwise (a duplicate, but also whitespace before a
+    colon, ``":`` inside a string, or nested objects) the payload is parsed again, watching every object's keys."""
+    if raw.count(b'":') == len(payload.model_fields_set) + len(payload.model_extra or ()):
+        return
+    json.loads(text, object_pairs_hook=_unique_keys)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ContractError(f"duplicate key {key[:64]!r}: a key may appear only once in an object")
+        seen.add(key)
+    return dict(pairs)
 
 
 def _reason(err: ValidationError) -> str:

@@ -3,6 +3,7 @@ reason and the time, so an operator can see what a device sent and why it was re
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -36,16 +37,31 @@ class DeadLetter:
     payload_size: int
     reason: str
     received_at: datetime
+    retained: bool = False  # a retained message the broker replays on every (re)subscription
 
     @classmethod
-    def of(cls, topic: str, raw: bytes, reason: str, received_ms: int) -> DeadLetter:
+    def of(cls, topic: str, raw: bytes, reason: str, received_ms: int, *, retained: bool = False) -> DeadLetter:
         return cls(
             topic=topic[:MAX_TOPIC],
             payload=bytes(raw[:MAX_STORED_PAYLOAD]),
             payload_size=len(raw),
             reason=reason[:MAX_REASON],
             received_at=datetime.fromtimestamp(received_ms / 1000, UTC),
+            retained=retained,
         )
+
+    def to_json(self) -> dict:
+        """For the fallback file: the payload as base64, so any bytes survive the trip."""
+        return {"topic": self.topic, "payload_base64": base64.b64encode(self.payload).decode(),
+                "payload_size": self.payload_size, "reason": self.reason,
+                "received_at": self.received_at.isoformat(), "retained": self.retained}
+
+    @classmethod
+    def from_json(cls, data: dict) -> DeadLetter:
+        payload = (base64.b64decode(data["payload_base64"]) if "payload_base64" in data
+                   else data.get("payload", "").encode())  # files written before the base64 field
+        return cls(topic=data["topic"], payload=payload, payload_size=data["payload_size"], reason=data["reason"],
+                   received_at=datetime.fromisoformat(data["received_at"]), retained=data.get("retained", False))
 
 
 class DeadLetterStore:
@@ -53,9 +69,16 @@ class DeadLetterStore:
         self._sessions = sessions
 
     def add_many(self, letters: list[DeadLetter]) -> None:
+        """Store letters; a retained one already stored (same topic and payload) is not stored again, so retained
+        junk is recorded once, not at every restart."""
         if not letters:
             return
         with self._sessions.begin() as session:
+            retained = [d for d in letters if d.retained]
+            if retained:
+                known = set(session.execute(select(DeadLetterRow.topic, DeadLetterRow.payload).where(
+                    DeadLetterRow.topic.in_({d.topic for d in retained}))).tuples())
+                letters = [d for d in letters if not (d.retained and (d.topic, d.payload) in known)]
             session.add_all(
                 DeadLetterRow(
                     topic=d.topic, payload=d.payload, payload_size=d.payload_size, reason=d.reason,

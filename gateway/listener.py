@@ -147,21 +147,22 @@ class MqttListener:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = msg._topic.decode("utf-8", "backslashreplace")
-            item: DeviceMessage | DeadLetter = DeadLetter.of(topic, raw, "topic is not valid UTF-8", now_ms)
+            item: DeviceMessage | DeadLetter = DeadLetter.of(topic, raw, "topic is not valid UTF-8", now_ms,
+                                                             retained=bool(msg.retain))
         else:
             if self._leave and msg._topic.endswith(self._leave):  # the urgent lane's (its own subscription)
                 if msg.qos:
                     self.client.ack(msg.mid, msg.qos)
                 return
-            item = self._decode(topic, raw, now_ms)
+            item = self._decode(topic, raw, now_ms, msg.retain)
         ack = self._acker(msg.mid, msg.qos) if msg.qos else None
         self.submit(Envelope(item, ack))
 
-    def _decode(self, topic: str, raw: bytes, now_ms: int) -> DeviceMessage | DeadLetter:
+    def _decode(self, topic: str, raw: bytes, now_ms: int, retained: bool) -> DeviceMessage | DeadLetter:
         try:
             message = decode(topic, raw, prefix=self.config.topic_prefix, now_ms=now_ms, limits=self.limits)
         except ContractError as err:
-            return DeadLetter.of(topic, raw, str(err), now_ms)
+            return DeadLetter.of(topic, raw, str(err), now_ms, retained=bool(retained))
         self.counters.decoded += 1
         for sink in self.sinks:
             try:

@@ -47,9 +47,17 @@ class InfluxV1Client:
         except httpx.HTTPError:
             return False
 
-    def ensure_database(self) -> None:
-        """CREATE DATABASE is idempotent on 1.x; on 2.x/3.x the bucket and DBRP mapping are set up by the admin."""
-        self.query(f'CREATE DATABASE "{self.config.database}"', method="POST")
+    def ensure_database(self) -> bool:
+        """Create the database where the server lets us: ``CREATE DATABASE`` is idempotent on 1.x. InfluxDB 2.x and
+        3.x answer "not implemented" (a bucket and its DBRP mapping are the administrator's, docs/operations.md):
+        that is no error here, and False says the database is managed elsewhere. Raises ``InfluxUnavailable``."""
+        try:
+            self.query(f'CREATE DATABASE "{self.config.database}"', method="POST")
+        except InfluxRejected as err:
+            if "not implemented" in str(err).lower() or "forbidden" in str(err).lower():
+                return False
+            raise
+        return True
 
     def write_lines(self, lines: list[str]) -> None:
         """Write points (ms precision). Raises InfluxUnavailable or InfluxRejected."""

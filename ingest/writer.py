@@ -58,6 +58,8 @@ class IngestWriter:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._replay_at = 0.0
+        self._import_at = 0.0
+        self.fallback_waiting = self._count_fallback()  # dead letters in the fallback file (a restart counts them)
         self._replay_backoff = 0.5
 
     # --- lifecycle ---
@@ -115,6 +117,8 @@ class IngestWriter:
                 batch = []
             if not batch and len(self.spool) and time.monotonic() >= self._replay_at:
                 self.replay()
+            if not batch and self.fallback_waiting and time.monotonic() >= self._import_at:
+                self.import_fallback()
 
     def _drain_into(self, batch: list[Envelope], limit: int | None = None) -> None:
         """Take what is already queued without blocking (cheap batching under load)."""
@@ -214,15 +218,53 @@ class IngestWriter:
             self.counters.add(replayed=len(lines), written=len(lines) - rejected)
         self._replay_backoff = 0.5
 
+    @property
+    def fallback_file(self) -> Path:
+        return self.fallback_dir / "dead-letters-fallback.jsonl"
+
+    def _count_fallback(self) -> int:
+        """Letters in the fallback file and in one left half-imported (a crash mid-import)."""
+        count = 0
+        for path in (self.fallback_file, self.fallback_file.with_suffix(".importing")):
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    count += sum(1 for line in handle if line.strip())
+            except FileNotFoundError:
+                pass
+        return count
+
     def _store_dead_letters(self, letters: list[DeadLetter]) -> None:
-        """Dead letters go to the database; if it is down, to a JSON-lines file beside the spool."""
+        """Dead letters go to the database; if it is down, to a JSON-lines file beside the spool, imported into the
+        database once it is back (``import_fallback``)."""
         try:
             self.dead_letters.add_many(letters)
         except Exception as err:  # noqa: BLE001 - any database failure
             log.error("dead-letter store failed (%s); appending %d to fallback file", err, len(letters))
             self.fallback_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.fallback_dir / "dead-letters-fallback.jsonl", "a", encoding="utf-8") as handle:
-                handle.writelines(json.dumps({
-                        "topic": d.topic, "payload": d.payload.decode("utf-8", "backslashreplace"),
-                        "payload_size": d.payload_size, "reason": d.reason, "received_at": d.received_at.isoformat(),
-                    }) + "\n" for d in letters)
+            with open(self.fallback_file, "a", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(letter.to_json()) + "\n" for letter in letters)
+            self.fallback_waiting += len(letters)
+
+    def import_fallback(self) -> int:
+        """Move the fallback file's dead letters into the database, once: the file is renamed before reading (new
+        letters start a new file meanwhile), deleted after the commit, and put back if the database is still away.
+        Returns how many were imported."""
+        importing = self.fallback_file.with_suffix(".importing")
+        if not importing.exists():
+            try:
+                self.fallback_file.rename(importing)
+            except FileNotFoundError:
+                self.fallback_waiting = 0
+                return 0
+        with open(importing, encoding="utf-8") as handle:
+            letters = [DeadLetter.from_json(json.loads(line)) for line in handle if line.strip()]
+        try:
+            self.dead_letters.add_many(letters)
+        except Exception as err:  # noqa: BLE001 - still away: try again later, the letters stay on disk
+            log.info("dead letters stay in the fallback file (%s); retrying in 5 s", err)
+            self._import_at = time.monotonic() + 5.0
+            return 0
+        importing.unlink()
+        self.fallback_waiting = self._count_fallback()
+        log.info("imported %d dead letters from the fallback file", len(letters))
+        return len(letters)

@@ -3,10 +3,10 @@ section), and the API schema."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,6 +45,24 @@ class NoticeTexts(BaseModel):
     fixed: str = "{device}, Building {building}: {title}: fixed at {fixed:%H:%M}. Thank you for your patience."
     unit_fault: str = "Unit {unit}: {title} on your {device}. We have dispatched a technician ({dispatched:%H:%M})."
     unit_fixed: str = "Unit {unit}: {title} on your {device}: fixed at {fixed:%H:%M}."
+
+    @field_validator("fault", "fixed", "unit_fault", "unit_fixed")
+    @classmethod
+    def _renders(cls, template: str) -> str:
+        """Render with sample values at load, so a typo (``{devce}``) stops the start instead of every order."""
+        try:
+            render(template, **SAMPLE)
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as err:
+            raise ValueError(f"does not render ({type(err).__name__}: {err}); fields: {', '.join(SAMPLE)}") from None
+        return template
+
+
+SAMPLE = {"device": "Elevator s1b1-el1", "building": "b1", "unit": "0101", "title": "passengers trapped",
+          "dispatched": datetime(2026, 1, 1, 10, 2, tzinfo=UTC), "fixed": datetime(2026, 1, 1, 11, 30, tzinfo=UTC)}
+
+
+def render(template: str, **values: object) -> str:
+    return template.format(**values)
 
 
 class NoticeOut(BaseModel):

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from notices.models import Notice, NoticeTexts, Scope
+from notices.models import Notice, NoticeTexts, Scope, render
 from notifications.service import enqueue
 from people.models import Role
 from people.service import Principal
@@ -29,9 +29,8 @@ def post(session: Session, order: WorkOrder, phase: str, now: datetime, texts: N
         (Scope.BUILDING, "fault"): texts.fault, (Scope.BUILDING, "fixed"): texts.fixed,
         (Scope.UNIT, "fault"): texts.unit_fault, (Scope.UNIT, "fixed"): texts.unit_fixed,
     }[(scope, phase)]
-    text = template.format(device=device_name(order.kind, order.device_id), building=order.building,
-                           unit=order.unit, title=order.title, dispatched=order.created_at.astimezone(),
-                           fixed=now.astimezone())
+    text = render(template, device=device_name(order.kind, order.device_id), building=order.building,
+                  unit=order.unit, title=order.title, dispatched=order.created_at.astimezone(), fixed=now.astimezone())
     unit = order.unit if scope is Scope.UNIT else None
     notice = Notice(work_order_id=order.id, site=order.site, building=order.building, unit=unit, phase=phase,
                     text=text, created_at=now)

@@ -111,13 +111,17 @@ class LoginRefused(Exception):
 
 
 def check_login_rate(limits: ApiLimits, address: str, username: str) -> None:
-    """Refuse when this address tries too often or this username failed too often."""
+    """Refuse when this address tries too often, or this user failed too often *from this address*."""
     if not limits.login_attempts.allow(address):
         retry = limits.login_attempts.retry_after(address)
         raise LoginRefused(f"too many login attempts from this address; retry in {retry} s", retry)
-    if limits.login_failures.blocked(username):
-        retry = limits.login_failures.retry_after(username)
-        raise LoginRefused(f"too many failed logins for this user; retry in {retry} s", retry)
+    retry = limits.login_failures.retry_after(_pair(username, address))
+    if retry:
+        raise LoginRefused(f"too many failed logins for this user from this address; retry in {retry} s", retry)
+
+
+def _pair(username: str, address: str) -> str:
+    return f"{username}\x00{address}"
 
 
 def log_in(sessions: sessionmaker, limits: ApiLimits, address: str, username: str, password: str,
@@ -127,8 +131,9 @@ def log_in(sessions: sessionmaker, limits: ApiLimits, address: str, username: st
     with sessions.begin() as session:
         user = session.get(User, username)
         if user is None or not verify_password(password, user.password_hash):
-            limits.login_failures.allow(username)
+            limits.login_failures.failed(_pair(username, address))
             raise LoginRefused("wrong username or password")
+        limits.login_failures.succeeded(_pair(username, address))
         token, expires = issue_token(session, user.username, now)
         return token, expires, Role(user.role)
 

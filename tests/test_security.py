@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from community.cli import app_for
-from core.limits import ApiLimits, RateLimiter
+from core.limits import ApiLimits, Lockout, RateLimiter
 from core.settings import Settings
 from simulator.fleet import Fleet
 from tests.alert_fixtures import OPERATOR, add_people, login
@@ -40,6 +40,25 @@ def test_the_service_command_exits_with_the_reasons_in_production_mode(tmp_path)
     assert "configuration error" in result.stderr and "COMMUNITY_OPERATOR_TOKEN" in result.stderr
 
 
+def test_lockout_is_per_key_and_backs_off():
+    now = [0.0]
+    guard = Lockout(limit=3, window_s=60, lock_s=10, max_lock_s=25, clock=lambda: now[0])
+    for _ in range(3):
+        guard.failed("wang@a")
+    assert guard.retry_after("wang@a") == 11 and guard.retry_after("wang@b") == 0
+    now[0] = 11
+    assert guard.retry_after("wang@a") == 0
+    for _ in range(3):
+        guard.failed("wang@a")
+    assert guard.retry_after("wang@a") == 21  # the second lockout lasts twice as long
+    now[0] = 40
+    for _ in range(3):
+        guard.failed("wang@a")
+    assert guard.retry_after("wang@a") == 26  # capped
+    guard.succeeded("wang@a")
+    assert guard.retry_after("wang@a") == 0
+
+
 def test_rate_limiter_window():
     now = [0.0]
     limiter = RateLimiter(2, 10, clock=lambda: now[0])
@@ -61,6 +80,9 @@ def test_login_lockout_write_throttle_and_request_size_limits(alert_service, pub
     locked = client.post("/auth/token", data={"username": "wang", "password": "tech-password"})
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
     assert "failed logins" in locked.json()["detail"]
+    # the guesses came from one address: the real technician, elsewhere, still gets in
+    elsewhere = TestClient(app_for(runtime, OPERATOR, limits), client=("10.1.2.3", 50000))
+    assert elsewhere.post("/auth/token", data={"username": "wang", "password": "tech-password"}).status_code == 200
 
     fleet = Fleet(seed=15, prefix=unique)
     publisher.publish(fleet.inject("door_forced_open", "s1b1-door1", now_ms=int(time.time() * 1000)))

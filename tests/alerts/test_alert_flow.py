@@ -187,3 +187,19 @@ def test_notification_to_a_failing_webhook_is_retried_until_sent(alert_service, 
         assert sum(n.attempts for n in hooks) == 4
         assert session.scalar(select(func.count()).select_from(Notification)
                               .where(Notification.status == "pending")) == 0
+
+
+def test_a_clear_after_a_fault_from_a_clock_running_ahead_still_resolves_the_order(alert_service, publisher, unique):
+    """The fault says 280 s in the future (within the contract's 300 s); the clear, sent after it with a correct
+    clock, has an earlier ts. Arrival order wins over the fast clock, so the order is resolved, not stuck open."""
+    runtime = alert_service()
+    fleet = Fleet(seed=6, prefix=unique)
+    [fault] = fleet.inject("door_forced_open", "s1b1-door1", now_ms=now_ms() + 280_000)
+    publisher.publish([fault])
+    order = one_order(runtime, "access_door_forced")
+    door = fleet.device("s1b1-door1")
+    door.last_ts = 0  # the device's clock was corrected: its next stamp is the true time
+    [clear] = fleet.clear("door_forced_open", "s1b1-door1", now_ms=now_ms())
+    assert clear[1]["ts"] < fault[1]["ts"]
+    publisher.publish([clear])
+    assert wait_for(lambda: orders(runtime, id=order.id)[0].status == "resolved")

@@ -9,7 +9,7 @@ from tests.alert_fixtures import OPERATOR, FakeClock, add_people, api, login
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
-OPEN = {"/healthz", "/auth/token"}
+OPEN = {"/healthz", "/livez", "/readyz", "/metrics", "/auth/token"}
 
 
 @pytest.fixture

@@ -88,3 +88,20 @@ def test_wrong_prefix_and_wrong_level_count_are_refused():
         decode("other/site1/b1/elevator/el-1/telemetry", b"{}", prefix=P, now_ms=NOW)
     with pytest.raises(ContractError, match="6 levels"):
         decode(f"{P}/site1/elevator/el-1/telemetry", b"{}", prefix=P, now_ms=NOW)
+
+
+def test_a_duplicate_key_is_refused_and_named():
+    raw = (b'{"ts": %d, "seq": 1, "running": true, "floor": 3, "direction": "up", "speed_mps": 1.0, '
+           b'"door": "closed", "load_pct": 10, "leveled": false, "floor": 5}' % NOW)
+    with pytest.raises(ContractError, match="duplicate key 'floor'"):
+        dec("elevator/el-1/telemetry", raw)
+    spaced = b'{"online" : true, "online" : false}'  # whitespace before the colons: still found
+    with pytest.raises(ContractError, match="duplicate key 'online'"):
+        dec("elevator/el-1/status", spaced)
+    nested = b'{"online": true, "ts": %d, "extra": {"a": 1, "b": "x\\":"}}' % NOW  # nested keys are no duplicates
+    assert dec("elevator/el-1/status", nested).payload.online is True
+
+
+def test_a_byte_order_mark_is_named_in_the_reason():
+    with pytest.raises(ContractError, match="byte-order mark"):
+        dec("elevator/el-1/status", b'\xef\xbb\xbf{"online": true}')

@@ -96,3 +96,18 @@ def test_broker_restarted_while_a_device_keeps_publishing_loses_nothing(stack, u
         publisher.close()
         runtime.stop()
         broker.stop()
+
+
+def test_retained_junk_is_dead_lettered_once_not_at_every_restart(service, publisher, unique, tmp_path):
+    topic = f"{unique}/site1/b1/elevator/el-junk/status"
+    publisher.publish_raw(topic, b"{retained junk", retain=True)
+    assert publisher.flush(10)
+    first = service()
+    assert wait_for(lambda: first.counters.dead_lettered == 1)
+    assert wait_for(lambda: first.dead_letters.count() == 1)
+    first.stop()
+    again = service()  # the broker replays the retained message to the new subscription
+    assert wait_for(lambda: again.counters.received >= 1)
+    assert wait_for(lambda: again.writer.queued == 0 and again.counters.dead_lettered == 1)
+    assert again.dead_letters.count() == 1
+    publisher.publish_raw(topic, b"", retain=True)  # clear the retained message

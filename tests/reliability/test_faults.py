@@ -14,13 +14,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from community.cli import app_for
 from core.db import make_engine, session_factory
 from devtools.localservices import Postgres, free_port
 from ingest.influx import InfluxRejected
 from notifications.models import Notification
 from simulator.fleet import Fleet
+from tests.alert_fixtures import OPERATOR
 from tests.conftest import settings_for, wait_for
 from workorders.models import WorkOrder
 
@@ -107,16 +110,28 @@ def test_work_order_database_away_for_a_while_delays_orders_but_not_ingest(stack
     url = own.create_database("orders")
     runtime = build(settings_for(stack, unique, tmp_path / "data", database_url=url, alert_tick_s=0.2))
     runtime.start()
+    client = TestClient(app_for(runtime, OPERATOR))
     try:
         assert runtime.wait_connected(10)
+        assert client.get("/readyz").status_code == 200
         fleet = Fleet(seed=32, prefix=unique)
         own.stop()
         publisher.publish(fleet.inject("passengers_trapped", "s1b1-el1", now_ms=int(time.time() * 1000)))
         publisher.publish([fleet.next_telemetry(int(time.time() * 1000)) for _ in range(200)])
+        publisher.publish_raw(f"{unique}/site1/b1/meter/m1/telemetry", b"not json while the database is away")
         assert wait_for(lambda: stored(influx) == 200, 20)  # readings keep flowing into InfluxDB
-        time.sleep(1)
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "work-order database not reachable" in ready.json()["problems"]
+        assert wait_for(lambda: client.get("/readyz").json()["dead_letters_waiting"] == 1, 20)  # not hidden
+        assert client.get("/livez").status_code == 200  # alive: nothing a restart would fix
         own.start()
         assert wait_for(lambda: order_rows(url) == [("elevator_trapped", "s1b1-el1", 1)], 40), order_rows(url)
+        assert wait_for(lambda: runtime.dead_letters.count() == 1, 20)  # imported from the fallback file, once
+        assert wait_for(lambda: client.get("/readyz").status_code == 200, 20)
+        assert client.get("/readyz").json()["dead_letters_waiting"] == 0
+        assert [d.reason for d in runtime.dead_letters.latest()] == ["payload: Invalid JSON: expected ident at line 1 "
+                                                                      "column 2"]
+        assert not (tmp_path / "data" / "dead-letters-fallback.jsonl").exists()
     finally:
         runtime.stop()
         own.stop()

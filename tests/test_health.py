@@ -1,0 +1,47 @@
+"""Health that tells the truth: /livez, /readyz (503 with the problems while a dependency is away), /metrics."""
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from community.cli import app_for
+from devtools.localservices import free_port
+from simulator.fleet import Fleet
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_ready_when_everything_is_reachable_and_metrics_are_exposed(service, publisher, unique):
+    runtime = service()
+    client = TestClient(app_for(runtime, "s3cret-token"))
+    assert client.get("/livez").json() == {"status": "alive"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["problems"] == []
+    assert ready.json()["database_reachable"] and ready.json()["influx_reachable"]
+    publisher.publish([Fleet(prefix=unique).next_telemetry(int(time.time() * 1000))])
+    assert wait_for(lambda: runtime.counters.written >= 1)
+    text = client.get("/metrics").text
+    assert "community_messages_received_total 1.0" in text
+    assert "community_points_written_total" in text and "community_alert_backlog" in text
+    assert "community_spool_points 0.0" in text
+
+
+def test_not_ready_while_influxdb_is_unreachable(service):
+    runtime = service(influx_url=f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    client = TestClient(app_for(runtime, "s3cret-token"))
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["problems"] == ["InfluxDB not reachable: readings are being spooled"]
+    assert client.get("/healthz").status_code == 503  # the old probe says the same
+    assert client.get("/livez").status_code == 200
+
+
+def test_not_ready_past_the_alert_backlog_limit(service):
+    runtime = service(http_ready_max_alert_backlog=0)
+    client = TestClient(app_for(runtime, "s3cret-token"))
+    runtime.alert_engine.stop()  # nothing drains the queue any more
+    runtime.alert_engine.submit(object())
+    ready = client.get("/readyz").json()
+    assert ready["alert_backlog"] == 1 and "alert engine backlog 1 messages (limit 0)" in ready["problems"]
