@@ -20,7 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from alerts import views as alert_views
 from alerts.config import AlertConfig
-from community.health import Probes, StatsCollector
+from community.health import Health, Probes, StatsCollector
 from core.limits import ApiLimits, BodySizeLimit
 from devices import views as device_views
 from gateway.deadletter import DeadLetterStore

@@ -83,7 +83,7 @@ GAUGES = {
     "writer_queue": ("community_writer_queue", "items waiting for the InfluxDB writer"),
     "spool_points": ("community_spool_points", "points in the durable spool"),
     "alert_backlog": ("community_alert_backlog", "messages waiting for the alert engine"),
-    "last_write_lag_ms": ("community_write_lag_milliseconds", "receive -> InfluxDB of the oldest message of the last batch"),
+    "last_write_lag_ms": ("community_write_lag_milliseconds", "receive -> InfluxDB, oldest message of the last batch"),
     "dead_letters_waiting": ("community_dead_letters_waiting", "dead letters in the fallback file"),
     "mqtt_connected": ("community_mqtt_connected", "1 while every MQTT lane is connected"),
     "uptime_s": ("community_uptime_seconds", "seconds since start"),
