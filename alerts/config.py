@@ -150,12 +150,27 @@ class FlapPolicy(_Strict):
     hold_s: float = Field(default=600, gt=0, description="a flapping alert resolves after staying clear this long")
 
 
+class StormPolicy(_Strict):
+    """Many devices lost at once (a power cut, a network failure) are one incident, not one order per device."""
+
+    window_s: float = Field(default=60, gt=0, description="losses are held this long and judged together")
+    building_devices: int = Field(default=10, ge=2, description="this many lost in one building: a building incident")
+    site_buildings: int = Field(default=3, ge=2, description="building-sized losses in this many buildings of a site "
+                                                              "at once: one site incident instead")
+    hold_s: float = Field(default=300, ge=0, description="an incident resolves once all its devices stayed back this "
+                                                          "long (no notice per flap)")
+    title: str = Field(default="power or network loss", min_length=1, max_length=120)
+    priority: Priority = Priority.OUTAGE
+    skill: Skill = Field(default=Skill.ELECTRICAL, description="who is paged for the incident")
+
+
 class AlertConfig(_Strict):
     rules: list[Rule]
     sla: dict[Priority, SlaTimes]
     oncall: OnCall = Field(default_factory=OnCall)
     notices: NoticeTexts = Field(default_factory=NoticeTexts)
     flapping: FlapPolicy = Field(default_factory=FlapPolicy)
+    storms: StormPolicy = Field(default_factory=StormPolicy)
 
     @model_validator(mode="after")
     def _complete(self) -> AlertConfig:

@@ -23,9 +23,10 @@ from sqlalchemy.orm import sessionmaker
 
 from alerts import analytics
 from alerts.config import AlertConfig, AnalyticsRule
-from alerts.evaluator import DeviceRef, Evaluator, Signal
+from alerts.evaluator import LOSS, DeviceRef, Evaluator, Signal
 from alerts.models import Alert, FailedSignal
 from alerts.service import AlertService
+from alerts.storms import Apply, Attach, Detach, Open, Resolve, StormGate
 from devices import service as registry
 from devices.kinds import KINDS, Kind
 from devices.kinds.base import StatusPayload
@@ -38,6 +39,7 @@ from workorders.scheduled import escalate_due
 
 log = logging.getLogger(__name__)
 POLL_S = 0.01
+STORM_CHUNK = 200  # devices per storm transaction: an urgent event waits for at most one chunk
 TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 """Errors of a database that is away or overloaded: worth retrying."""
 
@@ -98,6 +100,8 @@ class AlertEngine:
         self.ticks = 0  # timer rounds completed: tests wait on it instead of sleeping
         self.failures = 0  # signals and timer jobs given up on (deterministic errors)
         self.latencies_ms: deque[float] = deque(maxlen=1000)
+        self.storms = StormGate(config.storms)
+        self._storm_work: deque = deque()
 
     # --- lifecycle ---
     def start(self) -> None:
@@ -143,6 +147,8 @@ class AlertEngine:
         refs = [DeviceRef(d.device_id, d.site, d.building, Kind(d.kind), d.unit, d.medium) for d in devices]
         last_seen = {d.device_id: int(d.last_seen.timestamp() * 1000) for d in devices}
         self.evaluator.restore(refs, {(r, d) for r, d in firing}, last_seen)
+        incidents, members = self.service.open_incidents()
+        self.storms.restore(incidents, members, self._now_ms())
 
     # --- worker ---
     def _run(self) -> None:
@@ -153,7 +159,7 @@ class AlertEngine:
             # consumer is woken for every single message, and each wake-up costs a GIL hand-over with the MQTT
             # thread (measured: the drain rate fell by half). Alerts wait at most POLL_S more for it.
             # Urgent lane (events, status) first and in full, then a slice of telemetry, then look again.
-            if not (self._take(self._urgent, 100_000) + self._take(self._queue, 500)):
+            if not (self._take(self._urgent, 100_000) + self._storm_step() + self._take(self._queue, 500)):
                 self._stop.wait(POLL_S)
             now = time.monotonic()
             if now >= next_tick:
@@ -198,14 +204,23 @@ class AlertEngine:
     def tick(self) -> None:
         """Timers: silence and count windows, unacknowledged orders, flapping holds."""
         now = self.clock()
-        for signal in self.evaluator.tick(int(now.timestamp() * 1000)):
+        now_ms = int(now.timestamp() * 1000)
+        for signal in self.evaluator.tick(now_ms):
             self._apply(signal)
+        self._storm_work.extend(self.storms.due(now_ms))
         self._retrying(lambda: escalate_due(self.service.desk))
         self._retrying(self.service.resolve_flapping_due)
         self.on_change()
         self.ticks += 1
 
     def _apply(self, signal: Signal) -> None:
+        """A loss (offline / silent) goes through the storm gate first: it may be part of a power cut."""
+        if signal.rule.type in LOSS:
+            self._storm_work.extend(self.storms.offer(signal, self._now_ms()))
+            return
+        self._apply_now(signal)
+
+    def _apply_now(self, signal: Signal) -> None:
         self.signals += 1
         outcome = self._retrying(lambda: self.service.handle(signal), signal)
         log.info("%s %s on %s -> %s #%s", "fire" if signal.fire else "clear", signal.rule.id,
@@ -235,6 +250,39 @@ class AlertEngine:
                 if signal is not None:
                     self._record_failure(signal, err)
                 return None
+
+    # --- storms (alerts.storms): database work in chunks, between urgent messages ---
+    def _now_ms(self) -> int:
+        return int(self.clock().timestamp() * 1000)
+
+    def _storm_step(self) -> bool:
+        """Carry out one storm action, a large one in chunks of ``STORM_CHUNK`` devices; True if there was one."""
+        if not self._storm_work:
+            return False
+        action = self._storm_work.popleft()
+        if isinstance(action, Apply):
+            self._apply_now(action.signal)
+        elif isinstance(action, Open | Attach):
+            head, rest = action.signals[:STORM_CHUNK], action.signals[STORM_CHUNK:]
+            if rest:
+                self._storm_work.appendleft(Attach(action.key, rest))
+            if isinstance(action, Open):
+                self._retrying(lambda: self.service.open_incident(action.key, action.site, action.building, head))
+                log.warning("storm: %s opened with %d lost devices", action.key, len(action.signals))
+            else:
+                outcome = self._retrying(lambda: self.service.attach(action.key, head))
+                if outcome is not None and outcome.action == "ignored":  # staff resolved the incident meanwhile
+                    self.storms.resolved_elsewhere(action.key)
+                    self._storm_work.extendleft(Apply(s) for s in reversed(action.signals))
+                    return True
+            self.signals += len(head)
+        elif isinstance(action, Detach):
+            self._retrying(lambda: self.service.detach(action.key, action.signal))
+        elif isinstance(action, Resolve):
+            outcome = self._retrying(lambda: self.service.resolve_incident(action.key))
+            log.info("storm: %s -> %s", action.key, outcome.action if outcome else "failed")
+        self.on_change()
+        return True
 
     def _record_failure(self, signal: Signal, err: Exception) -> None:
         try:

@@ -56,6 +56,8 @@ class _DeviceMemory:
     window: dict[str, deque[int]] = field(default_factory=dict)  # count rules: matching event times
 
 
+LOSS = {"offline", "absence"}  # rule types that say a device is lost (one alert per device, whichever fires first)
+
 # which channels can move each rule type
 _CHANNELS_OF: dict[str, set[Channel]] = {
     "absence": set(Channel), "offline": set(Channel), "event": {Channel.EVENT}, "count": {Channel.EVENT},
@@ -71,6 +73,7 @@ class Evaluator:
             (k, c): [r for r in self._by_kind[k] if c in _CHANNELS_OF[r.type]] for k in Kind for c in Channel}
         self._devices: dict[str, _DeviceMemory] = {}
         self._active: set[tuple[str, str]] = set()  # (rule id, device id) currently firing
+        self._lost: dict[str, str] = {}  # device id -> the loss rule (offline / absence) firing for it
 
     # --- state shared with the persisted alerts ---
     def restore(self, devices: list[DeviceRef], firing: set[tuple[str, str]], last_seen_ms: dict[str, int]) -> None:
@@ -78,6 +81,8 @@ class Evaluator:
         for ref in devices:
             self._devices[ref.device_id] = _DeviceMemory(ref, last_seen_ms.get(ref.device_id, 0))
         self._active = set(firing)
+        loss = {r.id for r in self.rules if r.type in LOSS}
+        self._lost = {device: rule for rule, device in firing if rule in loss}
 
     def is_active(self, rule_id: str, device_id: str) -> bool:
         return (rule_id, device_id) in self._active
@@ -147,6 +152,12 @@ class Evaluator:
         key = (rule.id, memory.ref.device_id)
         if fire == (key in self._active):
             return []
+        if rule.type in LOSS:  # offline and silent are one fault of a device: the first to fire stands for both
+            device = memory.ref.device_id
+            if fire and self._lost.setdefault(device, rule.id) != rule.id:
+                return []
+            if not fire and self._lost.get(device) == rule.id:
+                del self._lost[device]
         (self._active.add if fire else self._active.discard)(key)
         return [Signal(rule, memory.ref, fire, at_ms, detail)]
 
@@ -156,7 +167,8 @@ class Evaluator:
         p, ts, kind = msg.payload, msg.order_ms, rule.type
         out: list[Signal] = []
         if kind == "absence":
-            out = self._edge(rule, memory, False, ts, "reporting again")
+            if msg.channel is not Channel.STATUS or p.online:  # "I am offline" is no sign of life
+                out = self._edge(rule, memory, False, ts, "reporting again")
         elif kind == "offline":
             if msg.channel is Channel.STATUS:
                 out = self._edge(rule, memory, not p.online, ts, "status: online" if p.online else "status: offline")

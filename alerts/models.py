@@ -32,6 +32,8 @@ class Alert(Base):
     flapping: Mapped[bool] = mapped_column(Boolean, default=False)
     resolve_after: Mapped[datetime | None] = mapped_column(UtcDateTime, doc="flapping: resolve if still clear then")
     detail: Mapped[str | None] = mapped_column(String(500))
+    incident_key: Mapped[str | None] = mapped_column(String(140), index=True,
+                                                     doc="lost as part of this storm incident (its order's open key)")
 
 
 class AlertOut(BaseModel):
@@ -48,6 +50,7 @@ class AlertOut(BaseModel):
     last_fired_at: datetime | None
     cleared_at: datetime | None
     detail: str | None
+    incident_key: str | None
 
 
 class FailedSignal(Base):

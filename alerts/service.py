@@ -12,15 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from alerts.config import AlertConfig, Rule
 from alerts.evaluator import Signal
 from alerts.models import Alert
+from alerts.storms import WHOLE_SITE
+from notices import service as notices
+from notices.models import Scope
 from workorders import service as orders
 from workorders.flows import NewOrder, UnitOfWork, WorkOrderDesk
-from workorders.models import WorkOrder
+from workorders.models import INCIDENT, WorkOrder
 from workorders.service import SYSTEM
 
 
@@ -66,7 +69,7 @@ class AlertService:
     def _fire(self, work: UnitOfWork, alert: Alert, order: WorkOrder | None, signal: Signal,
               now: datetime) -> Outcome:
         if not alert.firing:
-            alert.firing = True
+            alert.firing, alert.incident_key = True, None
             alert.last_fired_at = now
             alert.first_fired_at = alert.first_fired_at if order else now
             alert.resolve_after = None
@@ -126,6 +129,100 @@ class AlertService:
                     self.desk.step(work, order, "resolve", SYSTEM, "fault stayed clear after flapping", now)
                     count += 1
         return count
+
+
+    # ------------------------------------------------------------------ storm incidents (alerts.storms)
+    def open_incident(self, key: str, site: str, building: str, signals: tuple[Signal, ...]) -> Outcome:
+        """One order for many lost devices: one page to on-call, one notice per building concerned."""
+        policy = self.config.storms
+        now = self.desk.clock()
+        whole_site = building == WHOLE_SITE
+        with self.desk.unit_of_work() as work:
+            order = orders.open_by_key(work.session, key)
+            if order is None:
+                where = f"site {site}" if whole_site else f"building {building}"
+                order = self.desk.open(work, NewOrder(
+                    key=key, rule_id="storm_site" if whole_site else "storm_building", device_id=building,
+                    kind=INCIDENT, site=site, building=building, unit=None, title=policy.title,
+                    priority=policy.priority, skill=policy.skill, scope=Scope.NONE if whole_site else Scope.BUILDING,
+                    detail=f"{len(signals)} devices of {where} lost within {policy.window_s:.0f} s"), now)
+                order.occurrences = 0  # counts the devices attached below
+                if whole_site:
+                    for each in sorted({s.device.building for s in signals}):
+                        notices.post(work.session, order, "fault", now, self.desk.texts, self.desk.notice_prefix,
+                                     building=each)
+            self._attach(work, order, signals, now)
+            return Outcome("created", order.id)
+
+    def attach(self, key: str, signals: tuple[Signal, ...]) -> Outcome:
+        now = self.desk.clock()
+        with self.desk.unit_of_work() as work:
+            order = orders.open_by_key(work.session, key)
+            if order is None:  # resolved by staff meanwhile: the devices are faults of their own again
+                return Outcome("ignored")
+            self._attach(work, order, signals, now)
+            return Outcome("occurrence", order.id)
+
+    def _attach(self, work: UnitOfWork, order: WorkOrder, signals: tuple[Signal, ...], now: datetime) -> None:
+        session = work.session
+        existing = {(a.rule_id, a.device_id): a for a in session.scalars(select(Alert).where(
+            Alert.device_id.in_([s.device.device_id for s in signals])))}
+        for signal in signals:
+            ref = signal.device
+            alert = existing.get((signal.rule.id, ref.device_id))
+            if alert is None:
+                alert = Alert(rule_id=signal.rule.id, device_id=ref.device_id, site=ref.site, building=ref.building,
+                              occurrences=0, changes=[], flapping=False, last_source_ms=0)
+                session.add(alert)
+            alert.firing, alert.incident_key, alert.last_fired_at = True, order.open_key, now
+            alert.first_fired_at = alert.first_fired_at or now
+            alert.occurrences = (alert.occurrences or 0) + 1
+            alert.last_source_ms = max(alert.last_source_ms or 0, signal.at_ms)
+            alert.detail = (signal.detail or "")[:500] or None
+        order.occurrences += len(signals)
+        names = ", ".join(s.device.device_id for s in signals[:20]) + (" ..." if len(signals) > 20 else "")
+        orders.audit(session, order, now, SYSTEM, "devices_lost", note=f"{len(signals)}: {names}"[:2000])
+
+    def detach(self, key: str, signal: Signal) -> Outcome:
+        """A device of an incident is back: its alert clears (the incident resolves once all stayed back)."""
+        now = self.desk.clock()
+        with self.desk.unit_of_work() as work:
+            alert = work.session.scalar(select(Alert).where(Alert.device_id == signal.device.device_id,
+                                                            Alert.incident_key == key))
+            if alert is not None and alert.firing:
+                alert.firing, alert.cleared_at = False, now
+                alert.last_source_ms = max(alert.last_source_ms or 0, signal.at_ms)
+            return Outcome("fault_cleared")
+
+    def resolve_incident(self, key: str) -> Outcome:
+        now = self.desk.clock()
+        with self.desk.unit_of_work() as work:
+            order = orders.open_by_key(work.session, key)
+            if order is None:
+                return Outcome("ignored")
+            still = work.session.scalar(select(func.count()).select_from(Alert).where(
+                Alert.incident_key == key, Alert.firing.is_(True)))
+            if still:
+                return Outcome("ignored")
+            order.fault_cleared_at = now
+            self.desk.step(work, order, "resolve", SYSTEM,
+                           f"every device back for {self.config.storms.hold_s:.0f} s", now)
+            if order.building == WHOLE_SITE:  # a site incident tells each building it concerned
+                buildings = work.session.scalars(select(Alert.building).where(Alert.incident_key == key).distinct())
+                for building in sorted(buildings):
+                    notices.post(work.session, order, "fixed", now, self.desk.texts, self.desk.notice_prefix,
+                                 building=building)
+            return Outcome("resolved", order.id)
+
+    def open_incidents(self) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
+        """For a restart: open incidents by (site, building or *), and the devices still lost in them."""
+        with self.desk.sessions() as session:
+            open_orders = session.scalars(select(WorkOrder).where(
+                WorkOrder.rule_id.in_(["storm_building", "storm_site"]), WorkOrder.open_key.is_not(None))).all()
+            incidents = {(o.site, o.building): o.open_key for o in open_orders}
+            members = dict(session.execute(select(Alert.device_id, Alert.incident_key).where(
+                Alert.incident_key.in_(list(incidents.values())), Alert.firing.is_(True))).tuples())
+        return incidents, members
 
 
 def _key(rule_id: str, device_id: str) -> str:

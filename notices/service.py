@@ -11,33 +11,36 @@ from notices.models import Notice, NoticeTexts, Scope, render
 from notifications.service import enqueue
 from people.models import Role
 from people.service import Principal
-from workorders.models import WorkOrder
+from workorders.models import INCIDENT, WorkOrder
 
 
 def device_name(kind: str, device_id: str) -> str:
+    if kind == INCIDENT:
+        return "Many devices"
     return f"{kind.replace('_', ' ').capitalize()} {device_id}"
 
 
 def post(session: Session, order: WorkOrder, phase: str, now: datetime, texts: NoticeTexts,
-         topic_prefix: str) -> Notice | None:
+         topic_prefix: str, *, building: str | None = None) -> Notice | None:
     """The notice for this order's scope and phase (``fault`` or ``fixed``), also queued for MQTT; None when the
-    order concerns no owner."""
-    scope = Scope(order.scope)
+    order concerns no owner. ``building`` posts a building notice for an order of a whole site (a storm)."""
+    scope = Scope.BUILDING if building else Scope(order.scope)
+    building = building or order.building
     if scope is Scope.NONE or (scope is Scope.UNIT and not order.unit):
         return None
     template = {
         (Scope.BUILDING, "fault"): texts.fault, (Scope.BUILDING, "fixed"): texts.fixed,
         (Scope.UNIT, "fault"): texts.unit_fault, (Scope.UNIT, "fixed"): texts.unit_fixed,
     }[(scope, phase)]
-    text = render(template, device=device_name(order.kind, order.device_id), building=order.building,
+    text = render(template, device=device_name(order.kind, order.device_id), building=building,
                   unit=order.unit, title=order.title, dispatched=order.created_at.astimezone(), fixed=now.astimezone())
     unit = order.unit if scope is Scope.UNIT else None
-    notice = Notice(work_order_id=order.id, site=order.site, building=order.building, unit=unit, phase=phase,
+    notice = Notice(work_order_id=order.id, site=order.site, building=building, unit=unit, phase=phase,
                     text=text, created_at=now)
     session.add(notice)
-    topic = f"{topic_prefix}/{order.site}/{order.building}" + (f"/{unit}" if unit else "")
+    topic = f"{topic_prefix}/{order.site}/{building}" + (f"/{unit}" if unit else "")
     enqueue(session, "mqtt", topic, f"notice: {phase}",
-            {"notice": text, "phase": phase, "site": order.site, "building": order.building, "unit": unit,
+            {"notice": text, "phase": phase, "site": order.site, "building": building, "unit": unit,
              "at": now.isoformat()}, now, work_order_id=order.id)
     return notice
 

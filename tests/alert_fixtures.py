@@ -99,6 +99,7 @@ def rules_file(tmp_path: Path, webhook: Receiver) -> Path:
         person["webhook"] = f"{webhook.url}/people/{person['id']}"
         person["email"] = f"{person['id']}@community.test"
     data["oncall"]["office_webhooks"] = [f"{webhook.url}/office"]
+    data["storms"] |= {"window_s": 1, "hold_s": 1}  # a lone device's loss becomes its own order after 1 s
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -25,4 +25,7 @@ def test_scripts_bench_smoke_runs_every_benchmark_and_reports_every_figure():
     assert "memory: the alerts process grew" in out and "KiB per device" in out
     assert out.count("us CPU/msg") == 4  # two fleet sizes x (ingest, alerts)
     assert "soak  [split] ingest:" in out and "soak  [split] alerts:" in out
+    assert "storm: 120 devices of 1 site (3 buildings) offline at once" in out
+    assert "orders for the storm: 1 incident(s) holding 120 devices; other orders 0" in out
+    assert out.count("trapped passengers, ") == 2 and "(n=3)" in out
     assert (ROOT / "var/bench/latest.txt").read_text() == out

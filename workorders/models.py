@@ -22,6 +22,9 @@ class Status(StrEnum):
     CLOSED = "closed"
 
 
+INCIDENT = "incident"
+"""The ``kind`` of an order that concerns many devices at once (a storm incident, ``alerts.storms``)."""
+
 OPEN_STATUSES = (Status.OPEN.value, Status.ACKNOWLEDGED.value, Status.IN_PROGRESS.value)
 
 

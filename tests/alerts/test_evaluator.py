@@ -119,3 +119,15 @@ def test_meter_event_before_any_telemetry_reaches_the_rule_for_the_medium_it_nam
     assert fired(ev.observe(msg("meter/m2/event", flow | {"medium": "gas"}))) == [("gas_flow_reported", True)]
     assert ev.observe(msg("meter/m3/event", flow)) == []  # medium unknown: no medium's rule applies
     assert ev.device("m1").unit == "0101"
+
+
+def test_offline_and_silent_are_one_alert_of_a_lost_device():
+    ev = Evaluator(RULES)
+    ev.observe(msg("elevator/el1/telemetry", elevator(NOW), received=NOW))
+    lost = ev.observe(msg("elevator/el1/status", {"online": False}, received=NOW + 1))
+    assert fired(lost) == [("elevator_offline", True)]
+    assert ev.tick(NOW + 400_000) == []  # silent too, but that is the same fault: no second alert
+    back = ev.observe(msg("elevator/el1/status", {"online": True}, received=NOW + 500_000))
+    assert fired(back) == [("elevator_offline", False)]
+    assert fired(ev.tick(NOW + 900_000)) == [("elevator_silent", True)]  # a new loss later: the other rule may fire
+    assert ev.observe(msg("elevator/el1/status", {"online": False}, received=NOW + 900_001)) == []
