@@ -220,9 +220,9 @@ class AlertService:
             open_orders = session.scalars(select(WorkOrder).where(
                 WorkOrder.rule_id.in_(["storm_building", "storm_site"]), WorkOrder.open_key.is_not(None))).all()
             incidents = {(o.site, o.building): o.open_key for o in open_orders}
-            members = dict(session.execute(select(Alert.device_id, Alert.incident_key).where(
-                Alert.incident_key.in_(list(incidents.values())), Alert.firing.is_(True))).tuples())
-        return incidents, members
+            lost = session.execute(select(Alert.device_id, Alert.incident_key).where(
+                Alert.incident_key.in_(list(incidents.values())), Alert.firing.is_(True))).all()
+        return incidents, {device: key for device, key in lost}
 
 
 def _key(rule_id: str, device_id: str) -> str:

@@ -76,8 +76,9 @@ class DeadLetterStore:
         with self._sessions.begin() as session:
             retained = [d for d in letters if d.retained]
             if retained:
-                known = set(session.execute(select(DeadLetterRow.topic, DeadLetterRow.payload).where(
-                    DeadLetterRow.topic.in_({d.topic for d in retained}))).tuples())
+                rows = session.execute(select(DeadLetterRow.topic, DeadLetterRow.payload).where(
+                    DeadLetterRow.topic.in_({d.topic for d in retained}))).all()
+                known = {(topic, payload) for topic, payload in rows}
                 letters = [d for d in letters if not (d.retained and (d.topic, d.payload) in known)]
             session.add_all(
                 DeadLetterRow(

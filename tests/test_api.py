@@ -19,8 +19,8 @@ def api(service):
 def test_health_is_open_and_reports_ok_when_connected(api):
     _, client = api
     body = client.get("/healthz").json()
-    assert body == {"status": "ok", "mqtt_connected": True, "influx_reachable": True, "spool_points": 0,
-                    "problems": []}
+    assert body == {"status": "ok", "mqtt_connected": True, "influx_reachable": True, "database_reachable": True,
+                    "spool_points": 0, "alert_backlog": 0, "dead_letters_waiting": 0, "problems": []}
 
 
 def test_stats_count_received_written_and_dead_lettered(api, publisher, unique):

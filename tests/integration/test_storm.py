@@ -53,8 +53,9 @@ def test_a_power_cut_is_one_incident_per_building_and_life_safety_still_comes_fi
     assert {(o.priority, o.skill, o.title) for o in incidents} == {("outage", "electrical", "power or network loss")}
     assert len(orders()) == 3  # 240 devices lost: 2 incidents, not 240 orders
     with runtime.sessions() as session:
-        per_order = dict(session.execute(select(Notification.work_order_id, func.count()).group_by(
-            Notification.work_order_id)).tuples())
+        grouped = session.execute(select(Notification.work_order_id, func.count()).group_by(
+            Notification.work_order_id)).all()
+    per_order = {order: n for order, n in grouped}
     assert all(per_order[o.id] <= 5 for o in incidents), per_order  # a page, the office, the feed, the notice
     texts = [n.text for n in rows(runtime, Notice)]
     assert sum("power or network loss" in t for t in texts) == 2
