@@ -154,6 +154,8 @@ class StormPolicy(_Strict):
     """Many devices lost at once (a power cut, a network failure) are one incident, not one order per device."""
 
     window_s: float = Field(default=60, gt=0, description="losses are held this long and judged together")
+    settle_s: float = Field(default=5, ge=0, description="a building's losses wait this long before they make an "
+                                                         "incident, so a site-wide cut shows as one")
     building_devices: int = Field(default=10, ge=2, description="this many lost in one building: a building incident")
     site_buildings: int = Field(default=3, ge=2, description="building-sized losses in this many buildings of a site "
                                                               "at once: one site incident instead")

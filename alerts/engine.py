@@ -39,7 +39,7 @@ from workorders.scheduled import escalate_due
 
 log = logging.getLogger(__name__)
 POLL_S = 0.01
-STORM_CHUNK = 200  # devices per storm transaction: an urgent event waits for at most one chunk
+STORM_CHUNK = 50  # devices per storm transaction: an urgent event waits for at most one chunk
 TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 """Errors of a database that is away or overloaded: worth retrying."""
 

@@ -20,7 +20,7 @@ from alerts.evaluator import Signal
 from alerts.models import Alert
 from alerts.storms import WHOLE_SITE
 from notices import service as notices
-from notices.models import Scope
+from notices.models import Notice, Scope
 from workorders import service as orders
 from workorders.flows import NewOrder, UnitOfWork, WorkOrderDesk
 from workorders.models import INCIDENT, WorkOrder
@@ -147,10 +147,6 @@ class AlertService:
                     priority=policy.priority, skill=policy.skill, scope=Scope.NONE if whole_site else Scope.BUILDING,
                     detail=f"{len(signals)} devices of {where} lost within {policy.window_s:.0f} s"), now)
                 order.occurrences = 0  # counts the devices attached below
-                if whole_site:
-                    for each in sorted({s.device.building for s in signals}):
-                        notices.post(work.session, order, "fault", now, self.desk.texts, self.desk.notice_prefix,
-                                     building=each)
             self._attach(work, order, signals, now)
             return Outcome("created", order.id)
 
@@ -180,6 +176,11 @@ class AlertService:
             alert.last_source_ms = max(alert.last_source_ms or 0, signal.at_ms)
             alert.detail = (signal.detail or "")[:500] or None
         order.occurrences += len(signals)
+        if order.building == WHOLE_SITE:  # a site incident tells each building it reaches, once
+            told = set(session.scalars(select(Notice.building).where(Notice.work_order_id == order.id)))
+            for building in sorted({s.device.building for s in signals} - told):
+                notices.post(session, order, "fault", now, self.desk.texts, self.desk.notice_prefix,
+                             building=building)
         names = ", ".join(s.device.device_id for s in signals[:20]) + (" ..." if len(signals) > 20 else "")
         orders.audit(session, order, now, SYSTEM, "devices_lost", note=f"{len(signals)}: {names}"[:2000])
 

@@ -5,8 +5,9 @@ for the building (or the site), one notice to its owners and one page to on-call
 ``alerts.evaluator.LOSS``):
 
 - a device lost where an incident is open joins it at once (``Attach``);
-- otherwise the loss is held for ``window_s``: when enough devices of one building are held, they become one
-  building incident (``Open``), and when that happens in enough buildings of a site at once, one site incident;
+- otherwise the loss is held for ``window_s``: when enough devices of one building are held (and the first of
+  them ``settle_s`` ago, so a site-wide cut arriving over a few seconds shows as one), they become one building
+  incident (``Open``), and when that happens in enough buildings of a site at once, one site incident;
   a loss still alone when its window ends is applied as the device's own fault (``Apply``);
 - a device back before its window ended is forgotten (nothing to report); one back from an incident leaves it
   (``Detach``); an incident whose devices all stayed back for ``hold_s`` resolves (``Resolve``), so a flapping
@@ -137,9 +138,11 @@ class StormGate:
         by_building: dict[str, list[_Held]] = defaultdict(list)
         for entry in held.values():
             by_building[entry.signal.device.building].append(entry)
-        stormy = [b for b, entries in by_building.items() if len(entries) >= self.policy.building_devices]
+        settle_ms = min(self.policy.settle_s, self.policy.window_s) * 1000
+        crowded = [b for b, entries in by_building.items() if len(entries) >= self.policy.building_devices]
+        stormy = [b for b in crowded if now_ms - min(e.since_ms for e in by_building[b]) >= settle_ms]
         actions: list[Action] = []
-        if len(stormy) >= self.policy.site_buildings:
+        if stormy and len(crowded) >= self.policy.site_buildings:
             actions.append(self._open(site, WHOLE_SITE, list(held.values())))
             held.clear()
             return actions
