@@ -170,16 +170,6 @@ class Settings(BaseSettings):
             raise ValueError("refusing to start in production mode: " + "; ".join(problems))
         return self
 
-    def with_flat(self, **values: object) -> Settings:
-        """A copy with some settings changed, named as in the environment (``with_flat(http_port=8081)``)."""
-        data = self.model_dump()
-        for key, value in self._flat_names(values).items():
-            if key in SECTIONS:
-                data[key] = {**data[key], **value}
-            else:
-                data[key] = value
-        return Settings(_env_file=None, **data)
-
     @property
     def spool_dir(self) -> Path:
         """The alerts role spools only its ticket metrics, apart from an ingest process on the same data dir."""

@@ -33,7 +33,7 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
     base = f"http://{settings.http.host}:{settings.http.port}"
     print(f"""
 demo running: {len(fleet.devices)} simulated devices at {rate} messages/s
-  health       {base}/healthz
+  health       {base}/readyz  (503 with the problems when something is away; /livez, /metrics)
   counters     {base}/stats
   API docs     {base}/docs
   pages        {base}/ui/login  (technician queue, owner notices)

@@ -74,9 +74,8 @@ class WorkOrderDesk:
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
         """One transaction; the ticket-metric points it produced are emitted only once it committed."""
-        work = UnitOfWork(None, [])  # type: ignore[arg-type]
         with self.sessions.begin() as session:
-            work.session = session
+            work = UnitOfWork(session, [])
             yield work
         for point in work.points:
             self.metrics(point)
