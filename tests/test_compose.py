@@ -33,6 +33,21 @@ def test_stack_services_health_checks_restart_policies_and_simulator_profile():
     assert services["influxdb"]["image"].startswith("influxdb:2")
 
 
+def test_images_are_pinned_to_exact_versions_and_the_service_environment_names_real_settings():
+    import re
+
+    from core.settings import unknown_environment
+
+    services = compose()["services"]
+    exact = r"[\w./-]+:\d+\.\d+\.\d+|postgres:\d+\.\d+"  # PostgreSQL's own releases are major.minor
+    for name, service in services.items():
+        if "image" in service:
+            assert re.fullmatch(exact, service["image"]), (name, service["image"])
+    for name in ("service", "ingest"):
+        environment = services[name]["environment"]
+        assert not unknown_environment({key: "" for key in environment}), name
+
+
 def test_service_runs_as_an_ingest_and_an_alerts_process_with_the_same_settings_and_own_spools():
     services = compose()["services"]
     ingest, alerts = services["ingest"], services["service"]
