@@ -54,12 +54,14 @@ def create_app(
     config: AlertConfig,
     clock: Callable[[], datetime],
     limits: ApiLimits | None = None,
+    secure_cookies: bool = False,
 ) -> FastAPI:
     app = FastAPI(title="Smart-community monitoring", version="0.1.0",
                   description="Device health, work orders, alerts and owner notices.")
     limits = limits or ApiLimits()
     app.state.sessions, app.state.clock, app.state.limits = sessions, clock, limits
     app.state.operator_token, app.state.desk, app.state.alert_config = operator_token, desk, config
+    app.state.secure_cookies = secure_cookies
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
 
     probes = probes or Probes(stats, influx_ping, sessions)

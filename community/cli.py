@@ -157,7 +157,8 @@ def app_for(runtime, token: str, limits=None):  # noqa: ANN001, ANN201 - Runtime
     return create_app(stats=runtime.stats, influx_ping=runtime.influx.ping, dead_letters=runtime.dead_letters,
                       probes=probes,
                       operator_token=token, sessions=runtime.sessions, desk=runtime.orders,
-                      config=runtime.alert_config, clock=runtime.clock, limits=limits)
+                      config=runtime.alert_config, clock=runtime.clock, limits=limits,
+                      secure_cookies=runtime.settings.secure_cookies)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -204,7 +205,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                   meters=args.meters, seed=args.seed, prefix=settings.mqtt.topic_prefix, per_building=args.kinds)
     faults = [parse_fault(f) for f in args.fault]
     publisher = Publisher(settings.mqtt.host, settings.mqtt.port, username=settings.mqtt.username,
-                          password=settings.mqtt.password)
+                          password=settings.mqtt.password, tls=settings.mqtt.tls)
     publisher.connect()
     stop = stop_on_signal()
     print(f"simulating {len(fleet.devices)} devices at {args.rate}/s to {settings.mqtt.host}:{settings.mqtt.port}")

@@ -43,7 +43,7 @@ def mqtt_config(settings: Settings) -> MqttConfig:
     return MqttConfig(
         host=m.host, port=m.port, client_id=m.client_id, username=m.username, password=m.password,
         topic_prefix=m.topic_prefix, shared_group=m.shared_group, session_expiry_s=m.session_expiry_s,
-        receive_maximum=m.receive_maximum, keepalive_s=m.keepalive_s,
+        receive_maximum=m.receive_maximum, keepalive_s=m.keepalive_s, tls=m.tls,
     )
 
 
@@ -163,7 +163,7 @@ def channels(settings: Settings) -> list[Channel]:
     m, smtp = settings.mqtt, settings.smtp
     out: list[Channel] = [WebhookChannel(settings.notify.webhook_timeout_s),
                           MqttChannel(m.host, m.port, client_id=f"{m.client_id}-notify", username=m.username,
-                                      password=m.password)]
+                                      password=m.password, tls=m.tls)]
     if smtp.host:
         out.append(EmailChannel(smtp.host, smtp.port, smtp.sender, username=smtp.username, password=smtp.password,
                                 starttls=smtp.starttls))

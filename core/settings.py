@@ -17,6 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.tls import MqttTls
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -36,6 +38,15 @@ class MqttSettings(_Section):
     session_expiry_s: int = Field(default=86_400, ge=0, description="broker keeps our queue this long")
     receive_maximum: int = Field(default=10_000, ge=1, le=65_535, description="unacked QoS 1 in flight")
     keepalive_s: int = 30
+    tls_ca_file: Path | None = Field(default=None, description="the broker's CA: connect with TLS (port 8883) and "
+                                                                "verify the broker's certificate")
+    tls_cert_file: Path | None = Field(default=None, description="our client certificate, if the broker asks")
+    tls_key_file: Path | None = None
+    allow_plaintext: bool = Field(default=False, description="production only: allow a broker without TLS")
+
+    @property
+    def tls(self) -> MqttTls:
+        return MqttTls(self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
 
     @field_validator("topic_prefix")
     @classmethod
@@ -99,6 +110,8 @@ class SmtpSettings(_Section):
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
+    secure_cookies: bool | None = Field(default=None, description="page cookies only over HTTPS; default: in "
+                                                                    "production mode (TLS ends at the proxy)")
     ready_max_spool_points: int = Field(default=1_000_000, ge=0, description="/readyz fails past this spool size")
     ready_max_alert_backlog: int = Field(default=100_000, ge=0, description="/readyz fails past this engine backlog")
 
@@ -166,9 +179,20 @@ class Settings(BaseSettings):
             problems.append("COMMUNITY_INFLUX_TOKEN (or INFLUX_USERNAME and a 12+ character password) is required")
         if not self.database_url or not self.database_url.startswith("postgresql"):
             problems.append("COMMUNITY_DATABASE_URL must point at PostgreSQL in production")
+        if not self.mqtt.tls_ca_file and not self.mqtt.allow_plaintext:
+            problems.append("COMMUNITY_MQTT_TLS_CA_FILE is required (the broker's CA; TLS on port 8883), or "
+                            "COMMUNITY_MQTT_ALLOW_PLAINTEXT=true to talk to a broker without TLS")
+        for name in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+            path = getattr(self.mqtt, name)
+            if path is not None and not Path(path).is_file():
+                problems.append(f"COMMUNITY_MQTT_{name.upper()} {path} is not a readable file")
         if problems:
             raise ValueError("refusing to start in production mode: " + "; ".join(problems))
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.http.secure_cookies if self.http.secure_cookies is not None else self.mode == "production"
 
     @property
     def spool_dir(self) -> Path:

@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from core.metrics import Counters
+from core.tls import MqttTls
 from gateway.contract import ContractError, DeviceMessage, Limits, decode
 from gateway.deadletter import DeadLetter
 from gateway.envelope import Envelope
@@ -52,6 +53,7 @@ class MqttConfig:
     receive_maximum: int = 10_000
     keepalive_s: int = 30
     lane: Literal["all", "bulk", "urgent"] = "all"
+    tls: MqttTls = MqttTls()
 
 
 class MqttListener:
@@ -84,6 +86,7 @@ class MqttListener:
         )
         if config.username:
             self.client.username_pw_set(config.username, config.password)
+        config.tls.apply(self.client)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

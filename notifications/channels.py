@@ -11,6 +11,8 @@ from typing import Protocol
 import httpx
 import paho.mqtt.client as mqtt
 
+from core.tls import MqttTls
+
 
 class Channel(Protocol):
     name: str
@@ -60,11 +62,12 @@ class MqttChannel:
     name = "mqtt"
 
     def __init__(self, host: str, port: int, *, client_id: str, username: str | None = None,
-                 password: str | None = None, timeout_s: float = 5.0) -> None:
+                 password: str | None = None, timeout_s: float = 5.0, tls: MqttTls = MqttTls()) -> None:
         self.timeout_s = timeout_s
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if username:
             self.client.username_pw_set(username, password)
+        tls.apply(self.client)
         self.client.reconnect_delay_set(1, 30)
         self.client.connect_async(host, port, keepalive=30)
         self.client.loop_start()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
+from core.tls import MqttTls
 from simulator.fleet import Fleet, Message
 
 
@@ -17,11 +18,13 @@ class Publisher:
     """A paho client that counts broker acknowledgements, so callers can wait until all were taken."""
 
     def __init__(self, host: str, port: int, *, client_id: str = "community-simulator", qos: int = 1,
-                 username: str | None = None, password: str | None = None, max_inflight: int = 100) -> None:
+                 username: str | None = None, password: str | None = None, max_inflight: int = 100,
+                 tls: MqttTls = MqttTls()) -> None:
         self.qos = qos
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if username:
             self.client.username_pw_set(username, password)
+        tls.apply(self.client)
         # Our own window instead of paho's max_inflight: paho rescans every queued message on each PUBACK (slow
         # with thousands queued) and was seen to stall with messages queued and none in flight. With paho's
         # limit off it sends at once, and ``publish_raw`` waits while ``max_inflight`` are unacknowledged.

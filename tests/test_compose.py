@@ -14,7 +14,8 @@ import yaml
 from devtools.localservices import Mosquitto, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-PER_DEPLOYMENT = {"./deploy/mosquitto/passwd", "./deploy/rules.yaml"}  # made per deployment (.env.example)
+PER_DEPLOYMENT = {"./deploy/mosquitto/passwd", "./deploy/rules.yaml", "./deploy/mosquitto/certs",
+                  "./deploy/mosquitto/certs/ca.crt"}  # made per deployment (.env.example)
 
 
 def compose() -> dict:
@@ -23,7 +24,8 @@ def compose() -> dict:
 
 def test_stack_services_health_checks_restart_policies_and_simulator_profile():
     services = compose()["services"]
-    assert set(services) == {"mosquitto", "influxdb", "postgres", "grafana", "service", "ingest", "simulator"}
+    assert set(services) == {"mosquitto", "influxdb", "postgres", "grafana", "service", "ingest", "simulator",
+                             "proxy"}
     assert services["simulator"]["profiles"] == ["simulator"]
     for name, service in services.items():
         if name != "simulator":
@@ -31,6 +33,17 @@ def test_stack_services_health_checks_restart_policies_and_simulator_profile():
             assert service["restart"] == "unless-stopped", name
     assert services["service"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
     assert services["influxdb"]["image"].startswith("influxdb:2")
+
+
+def test_only_tls_endpoints_and_grafana_are_published_on_the_host():
+    services = compose()["services"]
+    published = {name: service.get("ports", []) for name, service in services.items() if service.get("ports")}
+    assert published == {"mosquitto": ["8883:8883"], "proxy": ["443:443", "80:80"], "grafana": ["3000:3000"]}
+    env = compose()["x-service-env"]
+    assert env["COMMUNITY_MQTT_PORT"] == "8883" and env["COMMUNITY_MQTT_TLS_CA_FILE"] == "/certs/ca.crt"
+    assert "COMMUNITY_MQTT_ALLOW_PLAINTEXT" not in env
+    broker = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    assert "listener 8883\n" in broker and "listener 1883 127.0.0.1\n" in broker
 
 
 def test_images_are_pinned_to_exact_versions_and_the_service_environment_names_real_settings():

@@ -44,6 +44,11 @@ def _me(request: Request, sessions: SessionsDep, now: NowDep) -> Principal | Non
     return resolve_principal(sessions, request.cookies.get(COOKIE), request.app.state.operator_token, now)
 
 
+def _secure(request: Request) -> bool:
+    """Cookies only over HTTPS in production (TLS ends at the reverse proxy in front of the service)."""
+    return bool(getattr(request.app.state, "secure_cookies", False))
+
+
 def _to(path: str, **query: str) -> RedirectResponse:
     suffix = "&".join(f"{k}={quote(v)}" for k, v in query.items())
     return RedirectResponse(path + (f"?{suffix}" if suffix else ""), status_code=303)
@@ -80,7 +85,7 @@ def login(request: Request, username: Annotated[str, Form(max_length=64)],
         message = f"Too many attempts: {err}." if err.retry_after is not None else "Wrong username or password."
         return _to("/ui/login", error=message)
     response = _to(_home_of(role))
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/",
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/", secure=_secure(request),
                         max_age=int((expires - now).total_seconds()))
     return response
 
@@ -92,7 +97,7 @@ def logout(request: Request, sessions: SessionsDep) -> Response:
         with sessions.begin() as session:
             revoke_token(session, token)
     response = _to("/ui/login", flash="Logged out.")
-    response.delete_cookie(COOKIE, path="/")
+    response.delete_cookie(COOKIE, path="/", secure=_secure(request), httponly=True, samesite="strict")
     return response
 
 
