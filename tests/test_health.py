@@ -47,3 +47,26 @@ def test_not_ready_past_the_alert_backlog_limit(service):
     backlog = ready.json()["alert_backlog"]
     assert ready.status_code == 503 and backlog >= 1
     assert ready.json()["problems"] == [f"alert engine backlog {backlog} messages (limit 0)"]
+
+
+def test_not_ready_while_the_broker_is_away(stack, unique, tmp_path):
+    from community.runtime import build
+    from devtools.localservices import Mosquitto
+    from tests.conftest import settings_for
+
+    broker = Mosquitto(tmp_path / "broker", free_port())
+    broker.start()
+    runtime = build(settings_for(stack, unique, tmp_path / "data", mqtt_port=broker.port))
+    runtime.start()
+    try:
+        assert runtime.wait_connected(10)
+        client = TestClient(app_for(runtime, "s3cret-token"))
+        assert client.get("/readyz").status_code == 200
+        broker.stop()
+        assert wait_for(lambda: client.get("/readyz").status_code == 503, 20)
+        assert client.get("/readyz").json()["problems"] == ["MQTT broker not connected"]
+        broker.start()
+        assert wait_for(lambda: client.get("/readyz").status_code == 200, 40)
+    finally:
+        runtime.stop()
+        broker.stop()
