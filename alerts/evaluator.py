@@ -4,10 +4,11 @@
 that only the passing of time produces (silence, a count window running out). Whether a signal opens a work order,
 bumps an occurrence or resolves one is decided by ``alerts.service`` against the persisted alert state.
 
-Messages are ordered by ``DeviceMessage.order_ms``: the device's time, but never later than the message's arrival.
-One that is not newer than the last one seen on the same device and channel, or carries the same device time, is
-ignored here (a redelivery or out-of-order message must not count twice); a device clock running ahead cannot make
-a fault look newer than the clear that followed it.
+Per device and channel, a message with the same device time as the last one is a redelivery and an older one is out
+of order: both are ignored here (they must not count twice). An older one is accepted only when the last one's time
+was ahead of its arrival and this one arrived later: a device clock that ran ahead and was corrected. Signals carry
+an order time that is the device's time, never later than arrival, and strictly rising per device and channel, so
+a fault stamped by a fast clock cannot look newer than the clear that followed it.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ class Signal:
 class _DeviceMemory:
     ref: DeviceRef
     last_seen_ms: int = 0
-    last_ts: dict[Channel, int] = field(default_factory=dict)  # order time (``order_ms``) of the newest message
+    last_ts: dict[Channel, int] = field(default_factory=dict)  # order time of the newest message (strictly rising)
     last_raw: dict[Channel, int] = field(default_factory=dict)  # its device ts: an equal one is a redelivery
+    last_received: dict[Channel, int] = field(default_factory=dict)  # its arrival
+    at_ms: int = 0  # order time of the message being judged: the time of the signals it produces
     since: dict[str, int] = field(default_factory=dict)  # duration rules: condition true since
     previous: dict[str, float] = field(default_factory=dict)  # delta rules: last value
     window: dict[str, deque[int]] = field(default_factory=dict)  # count rules: matching event times
@@ -142,10 +145,18 @@ class Evaluator:
         elif medium and (memory.ref.medium != medium or memory.ref.unit != unit):
             memory.ref = DeviceRef(t.device_id, t.site, t.building, t.kind, unit, medium)
         memory.last_seen_ms = max(memory.last_seen_ms, msg.received_ms)
-        order = msg.order_ms
-        if order <= memory.last_ts.get(t.channel, -1) or msg.ts_ms == memory.last_raw.get(t.channel):
-            return None  # redelivered or out of order: already judged
-        memory.last_ts[t.channel], memory.last_raw[t.channel] = order, msg.ts_ms
+        channel, raw = t.channel, memory.last_raw.get(t.channel)
+        if raw is not None and msg.ts_ms <= raw:
+            if msg.ts_ms == raw:
+                return None  # a redelivery: already judged
+            trusted = raw <= memory.last_received[channel]  # the previous ts was not ahead of its arrival
+            if trusted or msg.received_ms <= memory.last_received[channel]:
+                return None  # out of order: older than what was judged
+        # order time: the device's, never later than arrival, and strictly rising (a clock running ahead is
+        # clamped to arrival; messages arriving within one millisecond keep their order)
+        memory.at_ms = max(msg.order_ms, memory.last_ts.get(channel, -1) + 1)
+        memory.last_ts[channel], memory.last_raw[channel] = memory.at_ms, msg.ts_ms
+        memory.last_received[channel] = msg.received_ms
         return memory
 
     def _edge(self, rule: Rule, memory: _DeviceMemory, fire: bool, at_ms: int, detail: str | None) -> list[Signal]:
@@ -164,7 +175,7 @@ class Evaluator:
     def _apply(self, rule: Rule, memory: _DeviceMemory, msg: DeviceMessage) -> Signal | None:
         """Dispatch on ``rule.type`` and ``msg.channel`` (strings), not ``isinstance``: pydantic's metaclass makes
         isinstance checks slow, and this runs for every message."""
-        p, ts, kind = msg.payload, msg.order_ms, rule.type
+        p, ts, kind = msg.payload, memory.at_ms, rule.type
         out: list[Signal] = []
         if kind == "absence":
             if msg.channel is not Channel.STATUS or p.online:  # "I am offline" is no sign of life
@@ -194,7 +205,7 @@ class Evaluator:
         return out[0] if out else None
 
     def _telemetry_rule(self, rule: Rule, memory: _DeviceMemory, msg: DeviceMessage) -> list[Signal]:
-        ts, at = msg.ts_ms, msg.order_ms  # device time for durations, order time for the signals
+        ts, at = msg.ts_ms, memory.at_ms  # device time for durations, order time for the signals
         value = getattr(msg.payload, rule.field, None)
         if value is None:
             return []

@@ -19,7 +19,7 @@ from tests.conftest import wait_for
 
 GOOD = dict(mode="production", operator_token="k" * 8 + "Q7f2xLp9Rt4vWz8yN3mB", mqtt_username="community-service",
             mqtt_password="mqtt-pass-9f8e7d6c", influx_token="influx-token-abcdef123456",
-            database_url="postgresql+psycopg://community:pw@db/community")
+            database_url="postgresql+psycopg://community:pw@db/community", mqtt_allow_plaintext=True)
 
 
 def test_production_mode_refuses_missing_or_placeholder_credentials():

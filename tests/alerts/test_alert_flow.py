@@ -133,7 +133,8 @@ def test_every_injected_event_fault_opens_exactly_one_order_with_its_rule(alert_
                 publisher.publish(messages)
                 sent += len(messages)
                 expected.add((rule.id, device.device_id))
-    assert wait_for(lambda: len(orders(runtime)) >= len(expected), 30), (len(orders(runtime)), len(expected))
+    assert wait_for(lambda: len(orders(runtime)) >= len(expected), 30), (
+        len(orders(runtime)), len(expected), sorted(expected - {(o.rule_id, o.device_id) for o in orders(runtime)}))
     assert engine_settled(runtime, processed=sent, ticks=0)  # every event judged: no order still to come
     got = [(o.rule_id, o.device_id) for o in orders(runtime)]
     assert sorted(got) == sorted(expected)  # one order per (rule, device), however many events matched

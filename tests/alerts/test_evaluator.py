@@ -131,3 +131,19 @@ def test_offline_and_silent_are_one_alert_of_a_lost_device():
     assert fired(back) == [("elevator_offline", False)]
     assert fired(ev.tick(NOW + 900_000)) == [("elevator_silent", True)]  # a new loss later: the other rule may fire
     assert ev.observe(msg("elevator/el1/status", {"online": False}, received=NOW + 900_001)) == []
+
+
+def test_messages_of_a_fast_clock_arriving_within_one_millisecond_keep_their_order():
+    """A device stamping faster than real time (ts ahead of arrival): each message still counts, in order."""
+    ev = Evaluator(RULES)
+    fires = [ev.observe(msg("elevator/el1/event", {"ts": NOW + 10 + i, "seq": i, "event": code},
+                            received=NOW)) for i, code in enumerate(("overspeed", "power_loss", "ucmp"))]
+    assert [fired(f) for f in fires] == [[("elevator_safety_trip", True)], [("elevator_stopped", True)],
+                                         [("elevator_moving_doors_open", True)]]
+    assert [f[0].at_ms for f in fires] == [NOW, NOW + 1, NOW + 2]  # clamped to arrival, strictly rising
+    corrected = msg("elevator/el1/event", {"ts": NOW + 5, "seq": 9, "event": "ucmp", "active": False},
+                    received=NOW + 20)  # the clock was corrected: older ts, but it arrived later
+    assert fired(ev.observe(corrected)) == [("elevator_moving_doors_open", False)]
+    late = msg("elevator/el1/event", {"ts": NOW + 4, "seq": 8, "event": "overspeed", "active": False},
+               received=NOW + 19)  # older than the last and not after a fast clock: out of order
+    assert ev.observe(late) == []
