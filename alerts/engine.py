@@ -228,17 +228,17 @@ class AlertEngine:
                  outcome.work_order_id if outcome else "-")
         self.on_change()
 
-    def _retrying(self, action: Callable, signal: Signal | None = None):  # noqa: ANN202
+    def _retrying(self, action: Callable, signal: Signal | None = None, *, persist: bool = False):  # noqa: ANN202
         """Retry what the database being away made fail, with backoff, so no signal is dropped; anything else is a
         deterministic failure (a bug, bad data) that a retry would repeat forever on the thread that judges
         life-safety events: it is recorded with its reason (``failed_signals``, a counter) and the engine moves on.
-        Timer jobs (``signal`` None) are simply tried again at the next tick."""
+        Timer jobs (no ``signal``, not ``persist``) are simply tried again at the next tick."""
         delay = 0.2
         while True:
             try:
                 return action()
             except TRANSIENT:
-                if self._stop.is_set() or signal is None:
+                if self._stop.is_set() or (signal is None and not persist):
                     log.warning("database unavailable for %s", "a timer job" if signal is None else "a signal")
                     return None
                 log.exception("database action failed; retrying in %.1f s", delay)
@@ -267,19 +267,20 @@ class AlertEngine:
             if rest:
                 self._storm_work.appendleft(Attach(action.key, rest))
             if isinstance(action, Open):
-                self._retrying(lambda: self.service.open_incident(action.key, action.site, action.building, head))
+                self._retrying(lambda: self.service.open_incident(action.key, action.site, action.building, head),
+                               head[0])
                 log.warning("storm: %s opened with %d lost devices", action.key, len(action.signals))
             else:
-                outcome = self._retrying(lambda: self.service.attach(action.key, head))
+                outcome = self._retrying(lambda: self.service.attach(action.key, head), head[0])
                 if outcome is not None and outcome.action == "ignored":  # staff resolved the incident meanwhile
-                    self.storms.resolved_elsewhere(action.key)
-                    self._storm_work.extendleft(Apply(s) for s in reversed(action.signals))
+                    self.storms.resolved_elsewhere(action.key)  # (the rest, queued above, comes back here too)
+                    self._storm_work.extendleft(Apply(s) for s in reversed(head))
                     return True
             self.signals += len(head)
         elif isinstance(action, Detach):
-            self._retrying(lambda: self.service.detach(action.key, action.signal))
+            self._retrying(lambda: self.service.detach(action.key, action.signal), action.signal)
         elif isinstance(action, Resolve):
-            outcome = self._retrying(lambda: self.service.resolve_incident(action.key))
+            outcome = self._retrying(lambda: self.service.resolve_incident(action.key), persist=True)
             log.info("storm: %s -> %s", action.key, outcome.action if outcome else "failed")
         self.on_change()
         return True
