@@ -8,6 +8,7 @@ COPY gateway gateway
 COPY ingest ingest
 COPY devices devices
 COPY people people
+COPY intake intake
 COPY workorders workorders
 COPY notices notices
 COPY notifications notifications

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from devices import kinds
 from devices.kinds import Kind, Skill
+from intake.models import IntakeConfig
 from notices.models import NoticeTexts, Scope
 from people.oncall import OnCall
 from workorders.models import Priority, SlaTimes
@@ -173,6 +174,7 @@ class AlertConfig(_Strict):
     notices: NoticeTexts = Field(default_factory=NoticeTexts)
     flapping: FlapPolicy = Field(default_factory=FlapPolicy)
     storms: StormPolicy = Field(default_factory=StormPolicy)
+    intake: IntakeConfig = Field(default_factory=IntakeConfig)
 
     @model_validator(mode="after")
     def _complete(self) -> AlertConfig:

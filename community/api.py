@@ -10,6 +10,7 @@ exactly what they use.
 import base64
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI, Query, Response, status
@@ -24,6 +25,7 @@ from community.health import Health, Probes, StatsCollector
 from core.limits import ApiLimits, BodySizeLimit
 from devices import views as device_views
 from gateway.deadletter import DeadLetterStore
+from intake import views as intake_views
 from notices import views as notice_views
 from people import views as people_views
 from people.views import Staff
@@ -55,6 +57,7 @@ def create_app(
     clock: Callable[[], datetime],
     limits: ApiLimits | None = None,
     secure_cookies: bool = False,
+    attachments_dir: Path | None = None,
 ) -> FastAPI:
     app = FastAPI(title="Smart-community monitoring", version="0.1.0",
                   description="Device health, work orders, alerts and owner notices.")
@@ -62,7 +65,8 @@ def create_app(
     app.state.sessions, app.state.clock, app.state.limits = sessions, clock, limits
     app.state.operator_token, app.state.desk, app.state.alert_config = operator_token, desk, config
     app.state.secure_cookies = secure_cookies
-    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    app.state.attachments_dir = attachments_dir or Path("var/attachments")
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes, max_upload_bytes=limits.max_upload_bytes)
 
     probes = probes or Probes(stats, influx_ping, sessions)
     registry = CollectorRegistry(auto_describe=True)
@@ -108,8 +112,8 @@ def create_app(
             for row in dead_letters.latest(limit, offset)
         ]
 
-    for router in (people_views.router, order_views.router, alert_views.router, notice_views.router,
-                   device_views.router, pages.router):
+    for router in (people_views.router, intake_views.router, order_views.router, alert_views.router,
+                   notice_views.router, device_views.router, pages.router):
         app.include_router(router)
     return app
 

@@ -158,7 +158,8 @@ def app_for(runtime, token: str, limits=None):  # noqa: ANN001, ANN201 - Runtime
                       probes=probes,
                       operator_token=token, sessions=runtime.sessions, desk=runtime.orders,
                       config=runtime.alert_config, clock=runtime.clock, limits=limits,
-                      secure_cookies=runtime.settings.secure_cookies)
+                      secure_cookies=runtime.settings.secure_cookies,
+                      attachments_dir=runtime.settings.data_dir / "attachments")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

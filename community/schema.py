@@ -15,6 +15,7 @@ def load_tables() -> None:
     from alerts import models as _alerts  # noqa: F401
     from devices import models as _devices  # noqa: F401
     from gateway import deadletter as _deadletter  # noqa: F401
+    from intake import models as _intake  # noqa: F401
     from notices import models as _notices  # noqa: F401
     from notifications import models as _notifications  # noqa: F401
     from people import models as _people  # noqa: F401

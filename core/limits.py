@@ -107,22 +107,31 @@ class ApiLimits:
     login_failures: Lockout = field(default_factory=Lockout)  # per (username, address), with backoff
     writes: RateLimiter = field(default_factory=lambda: RateLimiter(120, 60))  # per caller
     max_body_bytes: int = 64 * 1024
+    max_upload_bytes: int = 16 * 1024 * 1024  # requests with photos (UPLOAD_PATHS)
+
+
+UPLOAD_PATHS = ("/requests", "/ui/requests")  # where bodies may carry photos
 
 
 class BodySizeLimit:
     """Answer 413 to a request whose body is larger than ``max_bytes``, declared or streamed. The body (at most
     ``max_bytes``) is read here first and handed on in one piece."""
 
-    def __init__(self, app, max_bytes: int) -> None:  # noqa: ANN001 - an ASGI app
+    def __init__(self, app, max_bytes: int, *, max_upload_bytes: int | None = None,  # noqa: ANN001 - ASGI app
+                 upload_paths: tuple[str, ...] = UPLOAD_PATHS) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.max_upload_bytes, self.upload_paths = max_upload_bytes or max_bytes, upload_paths
 
     async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        limit = self.max_upload_bytes if path.startswith(self.upload_paths) and scope.get("method") == "POST" \
+            else self.max_bytes
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(send, limit)
             return
         chunks, size = [], 0
         while True:
@@ -131,8 +140,8 @@ class BodySizeLimit:
                 break
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._reject(send)
+            if size > limit:
+                await self._reject(send, limit)
                 return
             if not message.get("more_body"):
                 break
@@ -147,8 +156,8 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, send) -> None:  # noqa: ANN001
-        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
+    async def _reject(self, send, limit: int) -> None:  # noqa: ANN001
+        body = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

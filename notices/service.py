@@ -11,12 +11,14 @@ from notices.models import Notice, NoticeTexts, Scope, render
 from notifications.service import enqueue
 from people.models import Role
 from people.service import Principal
-from workorders.models import INCIDENT, WorkOrder
+from workorders.models import INCIDENT, REQUEST, WorkOrder
 
 
 def device_name(kind: str, device_id: str) -> str:
     if kind == INCIDENT:
         return "Many devices"
+    if kind == REQUEST:
+        return "reported problem"
     return f"{kind.replace('_', ' ').capitalize()} {device_id}"
 
 

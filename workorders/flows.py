@@ -35,7 +35,7 @@ __all__ = ["NewOrder", "TransitionError", "UnitOfWork", "WorkOrderDesk"]
 class NewOrder:
     """What opening an order needs to know of the fault (or request) behind it."""
 
-    key: str  # rule:device; unique while the order is open
+    key: str | None  # rule:device, unique while the order is open; None for people's requests (no dedup)
     rule_id: str
     device_id: str
     kind: str
@@ -126,6 +126,17 @@ class WorkOrderDesk:
         with self.unit_of_work() as work:
             order = service.get(work.session, order_id)
             self.step(work, order, action, actor, note, now)
+        return order
+
+    def reopen(self, order_id: int, actor: str, note: str) -> WorkOrder:
+        """Not fixed after all: the order is open again with fresh SLA timers, and its assignee is told."""
+        now = self.clock()
+        with self.unit_of_work() as work:
+            order = service.get(work.session, order_id)
+            self.step(work, order, "reopen", actor, note, now)
+            order.ack_due_at, order.arrive_due_at, order.resolve_due_at = self.sla[Priority(order.priority)].due(now)
+            person = self.router.person(order.assignee)
+            self.notify(work.session, order, "reopened: not fixed", [person] if person else [], now)
         return order
 
     def follow_up(self, order_id: int, actor: str, rating: int, comment: str | None = None) -> WorkOrder:

@@ -24,6 +24,8 @@ class Status(StrEnum):
 
 INCIDENT = "incident"
 """The ``kind`` of an order that concerns many devices at once (a storm incident, ``alerts.storms``)."""
+REQUEST = "request"
+"""The ``kind`` of an order a person asked for (``intake``)."""
 
 OPEN_STATUSES = (Status.OPEN.value, Status.ACKNOWLEDGED.value, Status.IN_PROGRESS.value)
 
@@ -83,6 +85,16 @@ class WorkOrder(Base):
     rating: Mapped[int | None] = mapped_column(Integer)
     follow_up_comment: Mapped[str | None] = mapped_column(Text)
     followed_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # people's requests (intake/): who asked, how, what for
+    source: Mapped[str] = mapped_column(String(16), default="device", doc="device | owner | front_desk | integration")
+    channel: Mapped[str | None] = mapped_column(String(16), doc="app | phone | walk_in | wechat | email | api")
+    category: Mapped[str | None] = mapped_column(String(32), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    reporter: Mapped[str | None] = mapped_column(String(64), index=True, doc="the owner's username, or the caller")
+    reporter_phone: Mapped[str | None] = mapped_column(String(32))
+    reopened: Mapped[int] = mapped_column(Integer, default=0, doc="times the owner said it was not fixed")
+    request_key: Mapped[str | None] = mapped_column(String(160), unique=True,
+                                                    doc="caller:Idempotency-Key, so a retried request is one order")
 
     events: Mapped[list[WorkOrderEvent]] = relationship(
         back_populates="work_order", order_by="WorkOrderEvent.id", cascade="all, delete-orphan")
@@ -147,6 +159,13 @@ class WorkOrderOut(_Orm):
     resolution_note: str | None
     rating: int | None
     follow_up_comment: str | None
+    source: str
+    channel: str | None
+    category: str | None
+    description: str | None
+    reporter: str | None
+    reporter_phone: str | None
+    reopened: int
 
 
 class WorkOrderDetail(WorkOrderOut):

@@ -22,6 +22,7 @@ TRANSITIONS: dict[str, tuple[set[Status], Status]] = {
     "start": ({Status.OPEN, Status.ACKNOWLEDGED}, Status.IN_PROGRESS),
     "resolve": ({Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS}, Status.RESOLVED),
     "close": ({Status.RESOLVED}, Status.CLOSED),
+    "reopen": ({Status.RESOLVED, Status.CLOSED}, Status.OPEN),  # the owner says it is not fixed
 }
 FIELD_ACTIONS = ("acknowledge", "start", "resolve")  # what a technician does from the queue
 
@@ -69,6 +70,10 @@ def apply_transition(session: Session, order: WorkOrder, action: str, actor: str
         order.resolution_note = note
     if target is Status.CLOSED:
         order.closed_at = now
+    if target is Status.OPEN:  # reopened: worked again from the start (the audit trail keeps the first round)
+        order.acknowledged_at = order.started_at = order.resolved_at = order.closed_at = None
+        order.fault_cleared_at, order.rating, order.followed_up_at = None, None, None
+        order.reopened = (order.reopened or 0) + 1
     audit(session, order, now, actor, action, from_status=current.value, to_status=target.value, note=note)
     return target
 

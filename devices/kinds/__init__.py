@@ -13,7 +13,8 @@ from enum import StrEnum
 
 from devices.kinds.base import DeviceKind
 
-TRADES = ("elevator", "access", "plumbing", "electrical", "gas", "heating", "metering")
+TRADES = ("elevator", "access", "plumbing", "electrical", "gas", "heating", "metering", "cleaning", "security",
+          "customer_service")
 """Skills on-call plans know even when no kind's rules use them yet."""
 
 
