@@ -158,6 +158,11 @@ def owner_may_see(me: Principal, order: WorkOrder) -> bool:
                                                   or (order.unit is not None and order.unit == me.unit)))
 
 
+def may_view(me: Principal, order: WorkOrder) -> bool:
+    """A request (and its photos) is for its owner, staff, and the technicians of its site."""
+    return owner_may_see(me, order) or (me.role in (Role.STAFF, Role.TECHNICIAN) and me.may_work_site(order.site))
+
+
 def mine(session: Session, me: Principal, limit: int = 50) -> list[WorkOrder]:
     unit = WorkOrder.unit == me.unit if me.unit else WorkOrder.unit.is_(None)
     query = (select(WorkOrder).where(WorkOrder.kind == REQUEST, WorkOrder.site == me.site,
@@ -193,6 +198,26 @@ def rate(desk: WorkOrderDesk, me: Principal, order_id: int, rating: int, comment
     with desk.sessions() as session:
         owned(session, me, order_id)
     return desk.follow_up(order_id, me.username, rating, comment)
+
+
+def photo_ids(session: Session, order_ids: list[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    if order_ids:
+        for order_id, photo_id in session.execute(select(Attachment.work_order_id, Attachment.id).where(
+                Attachment.work_order_id.in_(order_ids)).order_by(Attachment.id)).all():
+            out.setdefault(order_id, []).append(photo_id)
+    return out
+
+
+def photo_for(session: Session, me: Principal, order_id: int, photo_id: int) -> tuple[str, str] | None:
+    """(stored file name, content type) of a request's photo, if this viewer may see it: its owner, staff, or a
+    technician of its site; None otherwise (or when there is none)."""
+    order = session.get(WorkOrder, order_id)
+    if order is None:
+        return None
+    allowed = may_view(me, order)
+    row = session.scalar(select(Attachment).where(Attachment.id == photo_id, Attachment.work_order_id == order_id))
+    return (row.stored_as, row.content_type) if allowed and row is not None else None
 
 
 def promise(order: WorkOrder, now: datetime) -> str:

@@ -13,7 +13,6 @@ from intake import service
 from intake.models import Attachment, IntakeConfig, NotFixedIn, RatingIn, RequestIn
 from intake.service import NewRequest, NotYourRequest, RequestError
 from people.models import Role
-from people.service import Principal
 from people.views import Me, require, throttle_writes
 from workorders import service as orders
 from workorders.models import WorkOrder, WorkOrderOut
@@ -136,7 +135,7 @@ def photo(order_id: int, photo_id: int, me: Me, sessions: SessionsDep, folder: A
     """A request's photo: for its owner, staff, and technicians of its site."""
     with sessions() as session:
         order = _owned_action(lambda: orders.get(session, order_id))
-        if not (service.owner_may_see(me, order) or _works(me, order)):
+        if not service.may_view(me, order):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"request {order_id} is not yours")
         row = session.scalar(select(Attachment).where(Attachment.id == photo_id,
                                                       Attachment.work_order_id == order_id))
@@ -144,6 +143,3 @@ def photo(order_id: int, photo_id: int, me: Me, sessions: SessionsDep, folder: A
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no photo {photo_id} on request {order_id}")
     return FileResponse(folder / row.stored_as, media_type=row.content_type)
 
-
-def _works(me: Principal, order: WorkOrder) -> bool:
-    return me.role in (Role.STAFF, Role.TECHNICIAN) and me.may_work_site(order.site)

@@ -127,3 +127,70 @@ def test_owner_never_sees_another_units_notice_and_pages_need_a_login(site, brow
     login(neighbour, base, "owner_b2", "owner-password")
     neighbour.wait_for_url(f"{base}/ui/notices")
     assert "No notices" in neighbour.inner_text("main")
+
+
+def test_an_owner_reports_a_leak_with_a_photo_a_technician_works_it_and_the_owner_rates_or_reopens(site, browser,
+                                                                                                  tmp_path):
+    """The closed loop for people, in the browser: report (phone) -> queue (technician) -> rating -> closed; and a
+    second request the owner says is not fixed, which comes back to the queue."""
+    import io
+
+    from PIL import Image
+
+    runtime, base, _meter = site
+    photo = tmp_path / "leak.jpg"
+    Image.new("RGB", (64, 48), (30, 90, 200)).save(photo, "JPEG")
+    owner = browser.new_page(viewport={"width": 390, "height": 844})
+    login(owner, base, "owner_b1_0101", "owner-password")
+    owner.wait_for_url(f"{base}/ui/notices")
+
+    def report(description: str) -> None:
+        owner.locator("#report summary").click() if not owner.locator("#report[open]").count() else None
+        owner.select_option("select[name=category]", "unit_repair")
+        owner.select_option("select[name=where]", "unit")
+        owner.fill("textarea[name=description]", description)
+        owner.set_input_files("input[name=photos]", str(photo))
+        owner.click("#report button[type=submit]")
+        owner.wait_for_selector("text=sent: a technician answers by")
+
+    report("water drips from the bathroom ceiling")
+    report("the kitchen tap will not stop")
+    assert owner.locator("article.request").count() == 2
+    ARTIFACTS.mkdir(exist_ok=True)
+    owner.screenshot(path=str(ARTIFACTS / "owner-report.png"), full_page=True)
+
+    tech = browser.new_page(viewport={"width": 1000, "height": 900})
+    login(tech, base, "wang", "tech-password")
+    tech.wait_for_url(f"{base}/ui/queue")
+    card = tech.locator("article", has_text="water drips from the bathroom ceiling")
+    assert "reported by owner_b1_0101 (app)" in card.inner_text()
+    with tech.expect_response(lambda r: "/photos/" in r.url) as seen:
+        tech.evaluate("url => fetch(url)", card.locator("a", has_text="photo 1").get_attribute("href"))
+    assert seen.value.status == 200 and Image.open(io.BytesIO(seen.value.body())).format == "JPEG"
+    tech.screenshot(path=str(ARTIFACTS / "technician-request.png"), full_page=True)
+    for description in ("water drips from the bathroom ceiling", "the kitchen tap will not stop"):
+        for action in ("acknowledge", "start", "resolve"):
+            tech.locator("article", has_text=description).locator(f"button[value={action}]").click()
+            tech.wait_for_selector(f"text={action} recorded")
+
+    owner.reload()
+    first = owner.locator("article.request", has_text="bathroom ceiling")
+    first.locator("select[name=rating]").select_option("4")
+    first.locator("button", has_text="Rate").click()
+    owner.wait_for_selector("text=thank you for your rating")
+    assert owner.locator("article.request", has_text="bathroom ceiling").get_attribute("data-status") == "closed"
+    second = owner.locator("article.request", has_text="kitchen tap")
+    second.locator("input[name=comment][required]").fill("it drips again")
+    second.locator("button", has_text="Not fixed").click()
+    owner.wait_for_selector("text=is open again")
+    assert owner.locator("article.request", has_text="kitchen tap").get_attribute("data-status") == "open"
+    owner.screenshot(path=str(ARTIFACTS / "owner-requests-after.png"), full_page=True)
+    tech.reload()
+    assert "reopened 1× (not fixed)" in tech.locator("article", has_text="kitchen tap").inner_text()
+    with runtime.sessions() as session:
+        from sqlalchemy import text
+
+        rows = session.execute(text("SELECT description, status, rating FROM work_orders WHERE kind = 'request' "
+                                    "ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("water drips from the bathroom ceiling", "closed", 4),
+                                        ("the kitchen tap will not stop", "open", None)]

@@ -5,21 +5,22 @@ Login sets an HttpOnly, SameSite=Strict cookie holding an API token, so pages an
 No CDN or front-end build: plain HTML, a few lines of inline CSS and JavaScript.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from core.deps import LimitsDep, NowDep, SessionsDep, client_address
+from intake import service as intake
 from notices import service as notices
 from people.models import Role
 from people.service import LoginRefused, Principal, log_in, resolve_principal, revoke_token
 from workorders import service as orders
-from workorders.models import Status, WorkOrder
+from workorders.models import REQUEST, Status, WorkOrder
 from workorders.service import FIELD_ACTIONS, TRANSITIONS, NotYours, TransitionError
 from workorders.views import DeskDep
 
@@ -110,9 +111,10 @@ def queue(request: Request, sessions: SessionsDep, now: NowDep) -> Response:
         return _to("/ui/notices")
     with sessions() as session:
         mine, others = orders.open_queue(session, me)
+        photos = intake.photo_ids(session, [o.id for o in mine + others if o.kind == REQUEST])
     return _page(request, "queue.html", "Work orders", me=me,
                  sections=[("My open orders", mine), ("Other open orders", others)],
-                 slas={o.id: sla_of(o, now) for o in mine + others}, actions=ACTIONS)
+                 slas={o.id: sla_of(o, now) for o in mine + others}, actions=ACTIONS, photos=photos)
 
 
 @router.post("/orders/{order_id}")
@@ -144,6 +146,77 @@ def owner_notices(request: Request, sessions: SessionsDep, now: NowDep) -> Respo
         return _to("/ui/login")
     if me.role is not Role.OWNER:
         return _to("/ui/queue")
+    config = request.app.state.alert_config.intake
     with sessions() as session:
         rows = notices.latest(session, me, 50)
-    return _page(request, "notices.html", "Notices", me=me, notices=rows)
+        requests = intake.mine(session, me)
+    window = timedelta(hours=config.reopen_window_h)
+    return _page(request, "notices.html", "Notices", me=me, notices=rows, requests=requests,
+                 promises={r.id: intake.promise(r, now) for r in requests}, categories=config.categories,
+                 max_photos=config.max_photos,
+                 reopenable={r.id: bool(r.resolved_at and now - r.resolved_at <= window) for r in requests})
+
+
+@router.post("/requests")
+def report(request: Request, sessions: SessionsDep, limits: LimitsDep, now: NowDep, desk: DeskDep,
+           category: Annotated[str, Form(max_length=32)], description: Annotated[str, Form(max_length=4000)],
+           where: Annotated[str, Form(pattern="^(unit|common)$")] = "unit",
+           photos: Annotated[list[UploadFile], File()] = ()) -> Response:  # noqa: B006 - FastAPI reads the default
+    me = _me(request, sessions, now)
+    if me is None or me.role is not Role.OWNER:
+        return _to("/ui/login")
+    if not limits.writes.allow(me.username):
+        return _to("/ui/notices", error="Too many changes in a minute; try again shortly.")
+    config = request.app.state.alert_config.intake
+    new = intake.NewRequest(site=me.site, building=me.building, unit=me.unit if where == "unit" else None,
+                            category=category, description=description, reporter=me.username, reporter_phone=None,
+                            channel="app", source="owner")
+    uploads = [data for data in (f.file.read(config.max_photo_bytes + 1) for f in photos) if data]
+    try:
+        order, _ = intake.submit(desk, config, request.app.state.attachments_dir, new, uploads)
+    except intake.RequestError as err:
+        return _to("/ui/notices", error=f"Not sent: {err}.")
+    return _to("/ui/notices", flash=f"Request #{order.id} sent: {intake.promise(order, now)}.")
+
+
+@router.post("/requests/{order_id}/rating")
+def rate(request: Request, order_id: int, rating: Annotated[int, Form(ge=1, le=5)], sessions: SessionsDep,
+         now: NowDep, desk: DeskDep, comment: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    return _owner_action(request, sessions, now, lambda me: intake.rate(desk, me, order_id, rating,
+                                                                        comment.strip() or None),
+                         f"#{order_id}: thank you for your rating.")
+
+
+@router.post("/requests/{order_id}/not-fixed")
+def not_fixed(request: Request, order_id: int, comment: Annotated[str, Form(min_length=1, max_length=2000)],
+              sessions: SessionsDep, now: NowDep, desk: DeskDep) -> Response:
+    config = request.app.state.alert_config.intake
+    return _owner_action(request, sessions, now, lambda me: intake.not_fixed(desk, config, me, order_id, comment),
+                         f"#{order_id} is open again: a technician will come back.")
+
+
+def _owner_action(request: Request, sessions: SessionsDep, now: datetime, action, done: str) -> Response:  # noqa: ANN001
+    me = _me(request, sessions, now)
+    if me is None or me.role is not Role.OWNER:
+        return _to("/ui/login")
+    if not request.app.state.limits.writes.allow(me.username):
+        return _to("/ui/notices", error="Too many changes in a minute; try again shortly.")
+    try:
+        action(me)
+    except (LookupError, intake.NotYourRequest, TransitionError) as err:
+        return _to("/ui/notices", error=str(err))
+    return _to("/ui/notices", flash=done)
+
+
+@router.get("/requests/{order_id}/photos/{photo_id}")
+def photo(request: Request, order_id: int, photo_id: int, sessions: SessionsDep, now: NowDep) -> Response:
+    """A request's photo for the page's viewer (cookie): its owner, staff, technicians of its site."""
+    me = _me(request, sessions, now)
+    if me is None:
+        return _to("/ui/login")
+    with sessions() as session:
+        found = intake.photo_for(session, me, order_id, photo_id)
+    if found is None:
+        return Response(status_code=404)
+    stored_as, content_type = found
+    return FileResponse(request.app.state.attachments_dir / stored_as, media_type=content_type)
