@@ -10,6 +10,7 @@ from pathlib import Path
 from community.cli import start_service, stop_on_signal
 from core.settings import Settings
 from devtools.localservices import stack_for
+from intake.service import NewRequest, submit
 from people.models import Role
 from people.service import create_user
 from simulator.fleet import Fleet
@@ -26,6 +27,7 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
             "community", recreate=False)})
     runtime, server, token = start_service(settings)
     _demo_users(runtime)
+    _demo_call(runtime)
     threading.Thread(target=server.run, name="http", daemon=True).start()
     fleet = Fleet(seed=seed, prefix=settings.mqtt.topic_prefix)
     publisher = Publisher(settings.mqtt.host, settings.mqtt.port, client_id="community-demo-simulator")
@@ -71,6 +73,16 @@ def _demo_users(runtime) -> None:  # noqa: ANN001
         create_user(session, "owner.b1", "demo-owner", Role.OWNER, site="site1", building="b1", unit="0101")
         create_user(session, "tech.wang", "demo-technician", Role.TECHNICIAN, person_id="wang.tech")
         create_user(session, "staff.sun", "demo-staff", Role.STAFF, person_id="sun.lead")
+
+
+def _demo_call(runtime) -> None:  # noqa: ANN001
+    """A call to the front desk, so the demo has a person's request beside the device faults."""
+    call = NewRequest(site="site1", building="b1", unit="0101", category="unit_repair",
+                      description="water drips from the bathroom ceiling", reporter="owner.b1 (phone)",
+                      reporter_phone="+86 138 0000 0101", channel="phone", source="front_desk")
+    order, _ = submit(runtime.orders, runtime.alert_config.intake, runtime.settings.data_dir / "attachments", call,
+                      request_key="demo:front-desk-call")
+    print(f"front desk recorded request #{order.id} ({order.title}) for unit 0101, assigned to {order.assignee}")
 
 
 def _demo_line(stats: dict) -> str:
