@@ -35,7 +35,7 @@ from gateway.contract import DeviceMessage
 from gateway.envelope import Envelope
 from gateway.topics import Channel
 from ingest.influx import InfluxV1Client
-from workorders.scheduled import escalate_due
+from workorders.scheduled import close_unanswered, escalate_due
 
 log = logging.getLogger(__name__)
 POLL_S = 0.01
@@ -209,6 +209,7 @@ class AlertEngine:
             self._apply(signal)
         self._storm_work.extend(self.storms.due(now_ms))
         self._retrying(lambda: escalate_due(self.service.desk))
+        self._retrying(lambda: close_unanswered(self.service.desk, self.config.intake.followup_timeout_h))
         self._retrying(self.service.resolve_flapping_due)
         self.on_change()
         self.ticks += 1

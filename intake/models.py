@@ -33,6 +33,8 @@ class Category(_Strict):
 class IntakeConfig(_Strict):
     categories: dict[str, Category] = Field(default_factory=dict)
     reopen_window_h: float = Field(default=168, gt=0, description="an owner may say 'not fixed' this long after")
+    followup_timeout_h: float = Field(default=72, gt=0, description="a resolved order nobody could follow up "
+                                                                     "closes as 'no answer' after this long")
     max_photos: int = Field(default=3, ge=0, le=10)
     max_photo_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 

@@ -133,7 +133,7 @@ def act(request: Request, order_id: int, action: Annotated[str, Form()], session
     if not limits.writes.allow(me.username):
         return _to("/ui/queue", error="Too many changes in a minute; try again shortly.")
     try:
-        desk.transition(order_id, action, me.username, note.strip() or None)
+        desk.transition(order_id, action, me.username, note.strip() or None, person=me.person_id)
     except TransitionError as err:
         return _to("/ui/queue", error=str(err))
     return _to("/ui/queue", flash=f"#{order_id}: {action} recorded.")

@@ -120,12 +120,36 @@ class WorkOrderDesk:
                 enqueue(session, channel, recipient, subject, body, now, work_order_id=order.id)
 
     # --- whole actions (their own unit of work) ---
-    def transition(self, order_id: int, action: str, actor: str, note: str | None = None) -> WorkOrder:
-        """Technician / staff actions: acknowledge, start, resolve, close."""
+    def transition(self, order_id: int, action: str, actor: str, note: str | None = None, *,
+                   person: str | None = None) -> WorkOrder:
+        """Technician / staff actions: acknowledge, start, resolve, close. The on-call ``person`` who acknowledges
+        or starts an order becomes its assignee; closing needs a follow-up first."""
         now = self.clock()
         with self.unit_of_work() as work:
             order = service.get(work.session, order_id)
+            if action == "close" and order.followed_up_at is None:
+                raise TransitionError(f"work order {order_id} needs a follow-up before it closes: the owner's "
+                                      "rating, or a call with no answer (POST /work-orders/{id}/follow-up)")
             self.step(work, order, action, actor, note, now)
+            if person and action in ("acknowledge", "start") and order.assignee != person:
+                service.audit(work.session, order, now, actor, "assigned", note=f"{order.assignee or '-'} -> {person}")
+                order.assignee = person
+        return order
+
+    def assign(self, order_id: int, person_id: str, actor: str, note: str | None = None) -> WorkOrder:
+        """Staff hand an order to someone else (a transfer); the new assignee is told."""
+        person = self.router.person(person_id)
+        if person is None:
+            raise ValueError(f"no on-call person {person_id!r}; known: {sorted(self.router.people)}")
+        now = self.clock()
+        with self.unit_of_work() as work:
+            order = service.get(work.session, order_id)
+            if order.status in (Status.RESOLVED.value, Status.CLOSED.value):
+                raise TransitionError(f"work order {order_id} is {order.status}: nothing to hand over")
+            service.audit(work.session, order, now, actor, "reassigned",
+                          note=f"{order.assignee or '-'} -> {person.id}" + (f": {note}" if note else ""))
+            order.assignee = person.id
+            self.notify(work.session, order, "assigned to you", [person], now)
         return order
 
     def reopen(self, order_id: int, actor: str, note: str) -> WorkOrder:
@@ -139,19 +163,24 @@ class WorkOrderDesk:
             self.notify(work.session, order, "reopened: not fixed", [person] if person else [], now)
         return order
 
-    def follow_up(self, order_id: int, actor: str, rating: int, comment: str | None = None) -> WorkOrder:
-        """The follow-up visit: the owner's rating (1-5); closes a resolved order (the closed loop)."""
-        if not 1 <= rating <= 5:
+    def follow_up(self, order_id: int, actor: str, rating: int | None, comment: str | None = None) -> WorkOrder:
+        """The follow-up call or visit: the owner's rating (1-5), or None when nobody answered; closes a resolved
+        order (the closed loop)."""
+        if rating is not None and not 1 <= rating <= 5:
             raise ValueError("rating must be 1..5")
         now = self.clock()
         with self.unit_of_work() as work:
             order = service.get(work.session, order_id)
-            if order.status not in (Status.RESOLVED.value, Status.CLOSED.value):
-                raise TransitionError(f"follow-up needs a resolved or closed order; this one is {order.status}")
-            order.rating, order.follow_up_comment, order.followed_up_at = rating, comment, now
-            service.audit(work.session, order, now, actor, "follow_up",
-                          note=f"rating {rating}: {comment or ''}".strip())
-            work.points.append(service.metric(order, "follow_up", now))
-            if order.status == Status.RESOLVED.value:
-                self.step(work, order, "close", actor, "closed after follow-up visit", now)
+            self.record_follow_up(work, order, actor, rating, comment, now)
         return order
+
+    def record_follow_up(self, work: UnitOfWork, order: WorkOrder, actor: str, rating: int | None,
+                         comment: str | None, now: datetime) -> None:
+        if order.status not in (Status.RESOLVED.value, Status.CLOSED.value):
+            raise TransitionError(f"follow-up needs a resolved or closed order; this one is {order.status}")
+        order.rating, order.follow_up_comment, order.followed_up_at = rating, comment, now
+        outcome = f"rating {rating}" if rating is not None else "no answer"
+        service.audit(work.session, order, now, actor, "follow_up", note=f"{outcome}: {comment or ''}".strip(": "))
+        work.points.append(service.metric(order, "follow_up", now))
+        if order.status == Status.RESOLVED.value:
+            self.step(work, order, "close", actor, "closed after follow-up", now)

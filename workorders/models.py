@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -93,6 +94,8 @@ class WorkOrder(Base):
     reporter: Mapped[str | None] = mapped_column(String(64), index=True, doc="the owner's username, or the caller")
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
     reopened: Mapped[int] = mapped_column(Integer, default=0, doc="times the owner said it was not fixed")
+    arrive_escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, doc="nobody on site in time")
+    resolve_escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, doc="not resolved in time")
     request_key: Mapped[str | None] = mapped_column(String(160), unique=True,
                                                     doc="caller:Idempotency-Key, so a retried request is one order")
 
@@ -178,6 +181,21 @@ class ActionIn(BaseModel):
 
 
 class FollowUpIn(BaseModel):
+    """The follow-up call or visit: the owner's rating, or that nobody answered."""
+
     model_config = ConfigDict(extra="forbid")
-    rating: int = Field(ge=1, le=5, description="the owner's rating, 1 (poor) to 5 (excellent)")
+    outcome: Literal["rated", "no_answer"] = "rated"
+    rating: int | None = Field(default=None, ge=1, le=5, description="the owner's rating, 1 (poor) to 5 (excellent)")
     comment: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _rated_needs_a_rating(self) -> FollowUpIn:
+        if (self.outcome == "rated") != (self.rating is not None):
+            raise ValueError("give a rating with outcome 'rated', and none with 'no_answer'")
+        return self
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    person: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="an on-call person's id")
+    note: str | None = Field(default=None, max_length=2000)

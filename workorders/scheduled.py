@@ -1,4 +1,5 @@
-"""Timers over work orders, run by the alert engine's tick: escalation of orders nobody acknowledged in time."""
+"""Timers over work orders, run by the alert engine's tick: escalation on every missed timer (acknowledge, arrive,
+resolve) along the rota's levels, and closing resolved orders nobody could be reached for."""
 
 from __future__ import annotations
 
@@ -39,4 +40,47 @@ def escalate_due(desk: WorkOrderDesk) -> int:
                         [p for p in (nxt, previous) if p], now)
             work.points.append(service.metric(order, "escalated", now))
             count += 1
+        count += _escalate_missed(desk, work, now)
     return count
+
+
+MISSED = {  # timer -> (the order's due column, when it was escalated, statuses it applies to, what people are told)
+    "arrive": ("arrive_due_at", "arrive_escalated_at", (Status.OPEN, Status.ACKNOWLEDGED), "nobody on site in time"),
+    "resolve": ("resolve_due_at", "resolve_escalated_at", (Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS),
+                "not resolved in time"),
+}
+
+
+def _escalate_missed(desk: WorkOrderDesk, work, now) -> int:  # noqa: ANN001 - UnitOfWork, datetime
+    """The arrive and resolve timers, once each: the next rota level and the assignee are told (the assignee stays:
+    someone is working it); the SLA times themselves are kept for the metrics."""
+    count = 0
+    for timer, (due, escalated, statuses, what) in MISSED.items():
+        due_column, escalated_column = getattr(WorkOrder, due), getattr(WorkOrder, escalated)
+        missed = work.session.scalars(select(WorkOrder).where(
+            WorkOrder.status.in_([s.value for s in statuses]), due_column <= now, escalated_column.is_(None))
+            .order_by(WorkOrder.id)).all()
+        for order in missed:
+            setattr(order, escalated, now)
+            nxt = desk.router.on_duty(order.site, Skill(order.skill), order.escalation_level + 1, now)
+            current = desk.router.person(order.assignee)
+            if nxt is not None:
+                order.escalation_level += 1
+            service.audit(work.session, order, now, SYSTEM, f"escalated_{timer}",
+                          note=f"{what}; level {order.escalation_level}: told {nxt.id if nxt else 'the office'}")
+            desk.notify(work.session, order, f"{what} (escalated)", [p for p in (nxt, current) if p], now)
+            work.points.append(service.metric(order, f"escalated_{timer}", now))
+            count += 1
+    return count
+
+
+def close_unanswered(desk: WorkOrderDesk, after_h: float) -> int:
+    """Resolved orders whose follow-up nobody could make within ``after_h`` close as "no answer"."""
+    now = desk.clock()
+    with desk.unit_of_work() as work:
+        due = work.session.scalars(select(WorkOrder).where(
+            WorkOrder.status == Status.RESOLVED.value,
+            WorkOrder.resolved_at <= now - timedelta(hours=after_h)).order_by(WorkOrder.id)).all()
+        for order in due:
+            desk.record_follow_up(work, order, SYSTEM, None, f"no follow-up within {after_h:.0f} h", now)
+    return len(due)

@@ -10,7 +10,7 @@ from people.service import Principal
 from people.views import Me, require, throttle_writes
 from workorders import service
 from workorders.flows import WorkOrderDesk
-from workorders.models import ActionIn, FollowUpIn, WorkOrder, WorkOrderDetail, WorkOrderOut
+from workorders.models import ActionIn, AssignIn, FollowUpIn, WorkOrder, WorkOrderDetail, WorkOrderOut
 from workorders.service import NotYours, TransitionError
 
 router = APIRouter(tags=["work orders"])
@@ -56,7 +56,7 @@ def get_order(order_id: int, me: Me, sessions: SessionsDep) -> WorkOrderDetail:
 
 def _transition(desk: WorkOrderDesk, order_id: int, action: str, me: Principal, note: str | None) -> WorkOrder:
     try:
-        return desk.transition(order_id, action, me.username, note)
+        return desk.transition(order_id, action, me.username, note, person=me.person_id)
     except TransitionError as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
 
@@ -82,7 +82,8 @@ for _action, _roles in (("acknowledge", (Role.STAFF, Role.TECHNICIAN)), ("start"
 @router.post("/work-orders/{order_id}/follow-up", response_model=WorkOrderOut)
 def follow_up(order_id: int, body: FollowUpIn, me: Me, sessions: SessionsDep, limits: LimitsDep,
               desk: DeskDep) -> WorkOrder:
-    """Record the follow-up visit and the owner's rating; closes a resolved order."""
+    """Record the follow-up call or visit: the owner's rating, or ``"outcome": "no_answer"``; closes a resolved
+    order (an order closes only after one, or after ``intake.followup_timeout_h`` as "no answer")."""
     require(me, Role.STAFF)
     check_workable(sessions, me, order_id)
     throttle_writes(limits, me)
@@ -90,3 +91,18 @@ def follow_up(order_id: int, body: FollowUpIn, me: Me, sessions: SessionsDep, li
         return desk.follow_up(order_id, me.username, body.rating, body.comment)
     except TransitionError as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+
+
+@router.post("/work-orders/{order_id}/assign", response_model=WorkOrderOut)
+def assign(order_id: int, body: AssignIn, me: Me, sessions: SessionsDep, limits: LimitsDep,
+           desk: DeskDep) -> WorkOrder:
+    """Hand the order to another on-call person (a transfer; audited, and they are told). Staff only."""
+    require(me, Role.STAFF)
+    check_workable(sessions, me, order_id)
+    throttle_writes(limits, me)
+    try:
+        return desk.assign(order_id, body.person, me.username, body.note)
+    except TransitionError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+    except ValueError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None

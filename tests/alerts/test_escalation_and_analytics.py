@@ -65,16 +65,75 @@ def test_unacknowledged_order_escalates_level_by_level_when_the_timer_runs_out(a
     assert first in ("wang.tech", "li.tech")
 
 
-def test_acknowledged_order_does_not_escalate(alert_service, publisher, unique):
+def test_an_acknowledged_order_escalates_each_missed_timer_once_and_keeps_its_assignee(alert_service, publisher,
+                                                                                     unique, webhook):
     clock = FakeClock()
     runtime = alert_service(clock=clock)
     fleet = Fleet(seed=8, prefix=unique)
     publisher.publish(fleet.inject("door_forced_open", "s1b1-door1", now_ms=int(time.time() * 1000)))
-    order = first_order(runtime)
+    order = first_order(runtime)  # outage: acknowledge 10 min, arrive 30 min, resolve 4 h
     runtime.orders.transition(order.id, "acknowledge", "zhao")
-    clock.advance(hours=2)
+    clock.advance(minutes=29)
     assert engine_settled(runtime)
-    assert latest(runtime, order.id).escalation_level == 0
+    assert latest(runtime, order.id).escalation_level == 0  # acknowledged in time, still inside the arrive timer
+    clock.advance(minutes=2)
+    assert wait_for(lambda: "escalated_arrive" in actions(runtime, order.id))
+    assert wait_for(lambda: any(b["path"] == "/people/sun.lead" and b["event"] == "nobody on site in time "
+                                "(escalated)" for b in webhook.bodies))
+    clock.advance(hours=1)
+    assert engine_settled(runtime)
+    assert actions(runtime, order.id).count("escalated_arrive") == 1  # once per timer
+    runtime.orders.transition(order.id, "start", "zhao")
+    clock.advance(hours=3)  # 4 h 31 min since it opened: the resolve timer ran out
+    assert wait_for(lambda: "escalated_resolve" in actions(runtime, order.id))
+    now = latest(runtime, order.id)
+    assert (now.escalation_level, now.assignee) == (2, "zhao.tech")  # the rota's levels were told; zhao works on
+    assert "escalated" not in actions(runtime, order.id)  # the acknowledge timer was met
+
+
+def test_whoever_acknowledges_becomes_the_assignee_staff_transfer_and_closing_needs_a_follow_up(alert_service,
+                                                                                                  publisher, unique):
+    from tests.alert_fixtures import OPERATOR, add_people, api, login
+
+    clock = FakeClock()
+    runtime = alert_service(clock=clock)
+    add_people(runtime)
+    client = api(runtime)
+    staff = {"Authorization": f"Bearer {OPERATOR}"}
+    fleet = Fleet(seed=18, prefix=unique)
+    publisher.publish(fleet.inject("out_of_service", "s1b1-el1", now_ms=int(time.time() * 1000)))
+    order = first_order(runtime)
+    tech = login(client, "wang", "tech-password")  # wang.tech
+    assert client.post(f"/work-orders/{order.id}/acknowledge", headers=tech).json()["assignee"] == "wang.tech"
+    moved = client.post(f"/work-orders/{order.id}/assign", headers=staff, json={"person": "li.tech",
+                                                                              "note": "wang is off sick"})
+    assert moved.status_code == 200 and moved.json()["assignee"] == "li.tech"
+    assert client.post(f"/work-orders/{order.id}/assign", headers=staff, json={"person": "nobody"}).status_code == 422
+    assert client.post(f"/work-orders/{order.id}/assign", headers=tech, json={"person": "li.tech"}).status_code == 403
+    assert "reassigned" in actions(runtime, order.id)
+    client.post(f"/work-orders/{order.id}/resolve", headers=tech)
+    early = client.post(f"/work-orders/{order.id}/close", headers=staff)
+    assert early.status_code == 409 and "needs a follow-up" in early.json()["detail"]
+    bad = client.post(f"/work-orders/{order.id}/follow-up", headers=staff, json={"outcome": "no_answer", "rating": 3})
+    assert bad.status_code == 422
+    called = client.post(f"/work-orders/{order.id}/follow-up", headers=staff, json={"outcome": "no_answer"})
+    assert called.status_code == 200 and called.json()["status"] == "closed" and called.json()["rating"] is None
+
+
+def test_a_resolved_order_nobody_follows_up_closes_as_no_answer_after_the_timeout(alert_service, publisher, unique):
+    clock = FakeClock()
+    runtime = alert_service(clock=clock)
+    fleet = Fleet(seed=19, prefix=unique)
+    publisher.publish(fleet.inject("door_forced_open", "s1b1-door1", now_ms=int(time.time() * 1000)))
+    order = first_order(runtime)
+    runtime.orders.transition(order.id, "resolve", "zhao")
+    clock.advance(hours=71)
+    assert engine_settled(runtime)
+    assert latest(runtime, order.id).status == "resolved"
+    clock.advance(hours=2)
+    assert wait_for(lambda: latest(runtime, order.id).status == "closed")
+    assert actions(runtime, order.id)[-2:] == ["follow_up", "close"]
+    assert latest(runtime, order.id).follow_up_comment == "no follow-up within 72 h"
 
 
 def test_flapping_fault_keeps_one_order_and_resolves_only_after_staying_clear(alert_service, publisher, unique):
