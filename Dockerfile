@@ -9,6 +9,7 @@ COPY ingest ingest
 COPY devices devices
 COPY people people
 COPY intake intake
+COPY kpis kpis
 COPY workorders workorders
 COPY notices notices
 COPY notifications notifications

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from devices import kinds
 from devices.kinds import Kind, Skill
 from intake.models import IntakeConfig
+from kpis.models import KpiConfig
 from notices.models import NoticeTexts, Scope
 from people.oncall import OnCall
 from workorders.models import Priority, SlaTimes
@@ -175,6 +176,7 @@ class AlertConfig(_Strict):
     flapping: FlapPolicy = Field(default_factory=FlapPolicy)
     storms: StormPolicy = Field(default_factory=StormPolicy)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    kpis: KpiConfig = Field(default_factory=KpiConfig)
 
     @model_validator(mode="after")
     def _complete(self) -> AlertConfig:
@@ -185,6 +187,10 @@ class AlertConfig(_Strict):
         missing = [p.value for p in Priority if p not in self.sla]
         if missing:
             raise ValueError(f"sla: no times for priorities {missing}")
+        people = {p.id for p in self.oncall.people}
+        unknown = sorted({m for ms in self.kpis.managers.values() for m in ms} - people)
+        if unknown:
+            raise ValueError(f"kpis.managers: unknown people {unknown} (list them under oncall.people)")
         return self
 
     def rule(self, rule_id: str) -> Rule:

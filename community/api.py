@@ -26,6 +26,7 @@ from core.limits import ApiLimits, BodySizeLimit
 from devices import views as device_views
 from gateway.deadletter import DeadLetterStore
 from intake import views as intake_views
+from kpis import views as kpi_views
 from notices import views as notice_views
 from people import views as people_views
 from people.views import Staff
@@ -113,7 +114,7 @@ def create_app(
         ]
 
     for router in (people_views.router, intake_views.router, order_views.router, alert_views.router,
-                   notice_views.router, device_views.router, pages.router):
+                   notice_views.router, device_views.router, kpi_views.router, pages.router):
         app.include_router(router)
     return app
 

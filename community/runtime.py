@@ -31,6 +31,7 @@ from gateway.listener import MqttConfig, MqttListener
 from ingest.influx import InfluxConfig, InfluxRejected, InfluxUnavailable, InfluxV1Client
 from ingest.spool import DurableSpool
 from ingest.writer import IngestWriter
+from kpis.scheduled import KpiWatch
 from notifications.channels import Channel, EmailChannel, MqttChannel, WebhookChannel
 from notifications.dispatcher import Dispatcher
 from workorders.flows import WorkOrderDesk
@@ -73,6 +74,7 @@ class Runtime:
     alert_config: AlertConfig
     orders: WorkOrderDesk
     alerts: AlertService
+    kpis: KpiWatch
     alert_engine: AlertEngine
     dispatcher: Dispatcher
     clock: Callable[[], datetime]
@@ -106,6 +108,7 @@ class Runtime:
         if self.judges_alerts:
             self.dispatcher.start()
             self.alert_engine.start()
+            self.kpis.start()
         if self.urgent_listener is not None:
             # Urgent lane first: the bulk lane leaves events and status to it, so on a broker that has never seen
             # the urgent session, the bulk lane must not start before that session's subscription is in place.
@@ -119,6 +122,7 @@ class Runtime:
         for listener in reversed(self.listeners):
             listener.stop()
         if self.judges_alerts:
+            self.kpis.stop()
             self.alert_engine.stop()
             self.dispatcher.stop()
         self.writer.stop()
@@ -220,9 +224,11 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                             base_backoff_s=notify.backoff_s)
     alert_engine = AlertEngine(sessions, alert_config, alerts, clock=clock, influx=influx,
                                on_change=dispatcher.wake, tick_s=settings.alert.tick_s)
+    kpis = KpiWatch(sessions, alert_config.kpis, desk.router, clock=clock, metrics=writer.submit_point,
+                    channels=desk.channels, notify_prefix=notify.topic_prefix)
     listener, urgent_listener = _listeners(settings, counters, writer, alert_engine)
     return Runtime(settings=settings, counters=counters, engine=engine, sessions=sessions, influx=influx,
                    spool=spool, dead_letters=dead_letters, writer=writer, listener=listener,
-                   alert_config=alert_config, orders=desk, alerts=alerts, alert_engine=alert_engine,
+                   alert_config=alert_config, orders=desk, alerts=alerts, kpis=kpis, alert_engine=alert_engine,
                    dispatcher=dispatcher, clock=clock, closers=[c.close for c in outbound if hasattr(c, "close")],
                    urgent_listener=urgent_listener)

@@ -16,6 +16,7 @@ def load_tables() -> None:
     from devices import models as _devices  # noqa: F401
     from gateway import deadletter as _deadletter  # noqa: F401
     from intake import models as _intake  # noqa: F401
+    from kpis import models as _kpis  # noqa: F401
     from notices import models as _notices  # noqa: F401
     from notifications import models as _notifications  # noqa: F401
     from people import models as _people  # noqa: F401

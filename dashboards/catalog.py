@@ -14,15 +14,13 @@ from dashboards.queries import INFLUX_FILTER as IF
 from dashboards.queries import SQL, InfluxQL, sql_filter
 from dashboards.queries import SQL_FILTER as SF
 from devices import kinds
+from kpis.definitions import KPIS
 
 OPEN = "status IN ('open', 'acknowledged', 'in_progress')"
 URGENT = "priority IN ('life_safety', 'outage')"
 
 MEASUREMENTS = ", ".join(f'"{k.measurement}"' for k in kinds.ALL)  # every kind's telemetry
 
-TARGET_INTACT = 98.0
-TARGET_REPAIR = 92.0
-TARGET_RESPONSE = 100.0
 
 
 def _board(uid: str, title: str, tags: list[str]) -> dashboard.Dashboard:
@@ -34,28 +32,15 @@ def _board(uid: str, title: str, tags: list[str]) -> dashboard.Dashboard:
 
 
 def kpi_row(board: dashboard.Dashboard) -> dashboard.Dashboard:
-    return (
-        board.with_row(dashboard.Row("Key performance indicators (red / yellow / green)"))
-        .with_panel(kpi("Facility intact rate", SQL(
-            "SELECT 100.0 * count(*) FILTER (WHERE d.online IS NOT FALSE AND NOT EXISTS ("
-            "SELECT 1 FROM alerts a WHERE a.device_id = d.device_id AND a.firing)) / NULLIF(count(*), 0) "
-            f"AS \"intact %\" FROM devices d WHERE {sql_filter('d')}"),
-            TARGET_INTACT, "Devices online and without a firing fault; target 98 %"))
-        .with_panel(kpi("Fault repair rate", SQL(
-            "SELECT 100.0 * count(*) FILTER (WHERE resolved_at IS NOT NULL) / NULLIF(count(*), 0) AS \"repaired %\" "
-            f"FROM work_orders WHERE $__timeFilter(created_at) AND {SF}"),
-            TARGET_REPAIR, "Work orders opened in the range that are resolved; target 92 %"))
-        .with_panel(kpi("Emergency response within 30 min", SQL(
-            "SELECT 100.0 * count(*) FILTER (WHERE started_at IS NOT NULL AND started_at <= created_at + "
-            "interval '30 minutes') / NULLIF(count(*), 0) AS \"within 30 min %\" "
-            f"FROM work_orders WHERE {URGENT} AND $__timeFilter(created_at) AND {SF}"),
-            TARGET_RESPONSE, "Life-safety and outage orders where a technician started work within 30 minutes"))
-        .with_panel(kpi("SLA compliance (resolve)", SQL(
-            "SELECT 100.0 * count(*) FILTER (WHERE resolved_at <= resolve_due_at) / NULLIF(count(*), 0) "
-            f"AS \"within SLA %\" FROM work_orders WHERE resolved_at IS NOT NULL AND $__timeFilter(created_at) "
-            f"AND {SF}"),
-            95.0, "Resolved orders resolved before their resolve timer ran out"))
-    )
+    """Every KPI of ``kpis.definitions`` as the KPI watch computed it (measurement ``kpi``): the same figures the
+    daily report, the API and the warnings use. Several sites selected: their mean."""
+    board = board.with_row(dashboard.Row("Key performance indicators (red / yellow / green)"))
+    for k in KPIS:
+        board = board.with_panel(kpi(k.title, InfluxQL(
+            f"SELECT mean(\"last\") FROM (SELECT last(\"value\") FROM \"kpi\" WHERE \"kpi\" = '{k.key}' "
+            f"AND $timeFilter AND {IF} GROUP BY \"site\")"), k.target, f"{k.description}; target {k.target:g} %",
+            span=4))
+    return board
 
 
 def overview() -> dashboard.Dashboard:

@@ -13,11 +13,11 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from dashboards.queries import INFLUX
+from kpis.definitions import DRIFT  # the traffic-light rule has one home
 
 Query = cogbuilder.Builder[cogvariants.Dataquery]
 
 GREEN, YELLOW, RED = "green", "yellow", "red"
-DRIFT = 0.05  # the seeds' traffic-light rule: yellow once a KPI drifts more than 5 % from its target
 
 
 def kpi_thresholds(target: float, *, higher_is_better: bool = True) -> dashboard.ThresholdsConfig:
@@ -36,9 +36,9 @@ def count_thresholds(red_at: float = 1) -> dashboard.ThresholdsConfig:
 
 
 def kpi(title: str, query: Query, target: float, description: str, *, unit: str = "percent",
-        higher_is_better: bool = True) -> stat.Panel:
+        higher_is_better: bool = True, span: int = 6) -> stat.Panel:
     return (stat.Panel().title(title).description(description).with_target(query).unit(unit).decimals(1)
-            .thresholds(kpi_thresholds(target, higher_is_better=higher_is_better)).height(5).span(6))
+            .thresholds(kpi_thresholds(target, higher_is_better=higher_is_better)).height(5).span(span))
 
 
 def single(title: str, query: Query, *, unit: str = "short", thresholds: dashboard.ThresholdsConfig | None = None,

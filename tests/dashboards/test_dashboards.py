@@ -12,9 +12,10 @@ from sqlalchemy import text
 from dashboards.build import GENERATED, PROVISIONING, all_dashboards, datasources
 from dashboards.catalog import HAND_MADE
 from dashboards.macros import Context, render_influxql, render_sql
-from dashboards.panels import DRIFT
 from devices import kinds
 from devices.kinds import Kind
+from intake.service import NewRequest, submit
+from kpis.definitions import DRIFT
 from simulator.fleet import Fleet
 from tests.conftest import wait_for
 
@@ -66,7 +67,7 @@ def test_structure_uids_datasources_variables_and_kpi_thresholds():
 
 
 @pytest.mark.integration
-def test_every_panel_query_returns_rows_on_real_servers(alert_service, publisher, unique, influx):
+def test_every_panel_query_returns_rows_on_real_servers(alert_service, publisher, unique, influx, tmp_path):
     runtime = alert_service()
     every_kind = {k.name: max(1, k.simulation.per_building) for k in kinds.ALL}
     fleet = Fleet(sites=1, buildings=2, elevators=2, doors=2, meters=4, per_building=every_kind, seed=12,
@@ -92,6 +93,12 @@ def test_every_panel_query_returns_rows_on_real_servers(alert_service, publisher
     runtime.orders.transition(orders[1], "acknowledge", "zhao")
     assert wait_for(lambda: influx.count("work_order", "order_id") >= 10)
     assert wait_for(lambda: sql_rows(runtime, "SELECT count(*) FROM devices")[0][0] == len(fleet.devices))
+    complaint = NewRequest(site="site1", building="b1", unit="0101", category="complaint", reporter="Mr Zhang",
+                           description="the lobby was not cleaned", reporter_phone=None, channel="phone",
+                           source="front_desk")
+    submit(runtime.orders, runtime.alert_config.intake, tmp_path / "attachments", complaint)
+    runtime.kpis.run_once()  # the KPI tiles show what the KPI watch computed
+    assert wait_for(lambda: influx.count("kpi", "value") >= 9)
 
     ctx = Context(start=datetime.now(UTC) - timedelta(days=2), end=datetime.now(UTC) + timedelta(minutes=5),
                   interval="1m", variables={"site": [], "building": []})

@@ -1,0 +1,99 @@
+"""The KPI watch: every ``kpis.every_s`` it computes each site's KPIs over the site's day so far, writes them to
+InfluxDB (measurement ``kpi``, what the dashboards' KPI tiles show), and when a KPI changes colour it records a
+warning and tells the site's managers through the notification channels. No repeats while the colour stays.
+
+Runs on a thread of its own (pandas over the order history must not hold up the alert engine).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, time, timedelta, tzinfo
+
+from sqlalchemy.orm import sessionmaker
+
+from core.clock import Clock, epoch_ms
+from ingest.lineprotocol import Point
+from kpis.definitions import KPIS
+from kpis.models import KpiConfig, KpiState, KpiWarning
+from kpis.service import compute
+from notifications.service import enqueue, targets
+from people.oncall import OnCallRouter
+
+log = logging.getLogger(__name__)
+
+
+class KpiWatch:
+    def __init__(self, sessions: sessionmaker, config: KpiConfig, router: OnCallRouter, *, clock: Clock,
+                 metrics: Callable[[Point], None] | None = None, channels: frozenset[str] = frozenset(),
+                 notify_prefix: str = "community-notify", tz: tzinfo | None = None) -> None:
+        self.sessions, self.config, self.router, self.clock = sessions, config, router, clock
+        self.metrics = metrics or (lambda _point: None)
+        self.channels, self.notify_prefix, self.tz = channels, notify_prefix, tz
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.runs = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="kpi-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(15)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.config.every_s):
+            try:
+                self.run_once()
+            except Exception:  # noqa: BLE001 - the database may be away: judge again next time
+                log.exception("KPI round failed")
+
+    def run_once(self) -> list[KpiWarning]:
+        """Judge every site's KPIs now; returns the warnings it sent."""
+        now = self.clock()
+        local = now.astimezone(self.tz)
+        start = datetime.combine(local.date(), time(0), local.tzinfo)
+        table = compute(self.sessions, start, now + timedelta(microseconds=1))  # "so far" includes this instant
+        warnings: list[KpiWarning] = []
+        with self.sessions.begin() as session:
+            for row in table.to_dict("records"):
+                for kpi in KPIS:
+                    value, colour = row.get(kpi.key), row.get(f"{kpi.key}_status", "n/a")
+                    if colour == "n/a":
+                        continue
+                    value = float(value)
+                    self.metrics(Point("kpi", {"site": row["site"], "kpi": kpi.key},
+                                       {"value": value, "target": kpi.target, "colour": colour}, epoch_ms(now)))
+                    state = session.get(KpiState, (row["site"], kpi.key))
+                    previous = state.colour if state else None
+                    if state is None:
+                        state = KpiState(site=row["site"], kpi=kpi.key, colour=colour, since=now)
+                        session.add(state)
+                    state.value, state.judged_at = value, now
+                    if previous == colour or (previous is None and colour == "green"):
+                        continue  # no news: the colour stays (a first green is no warning)
+                    state.colour, state.since = colour, now
+                    warning = KpiWarning(at=now, site=row["site"], kpi=kpi.key, colour=colour, previous=previous,
+                                         value=value, target=kpi.target)
+                    session.add(warning)
+                    self._tell(session, warning, kpi.title, now)
+                    warnings.append(warning)
+        self.runs += 1
+        return warnings
+
+    def _tell(self, session, warning: KpiWarning, title: str, now: datetime) -> None:  # noqa: ANN001 - Session
+        people = [p for p in (self.router.person(i) for i in self.config.managers_of(warning.site)) if p]
+        was = f" (was {warning.previous})" if warning.previous else ""
+        subject = (f"[KPI {warning.colour}] {warning.site}: {title} {warning.value:.1f} % "
+                   f"(target {warning.target:g} %){was}")
+        body = {"event": "kpi warning", "kpi": {"site": warning.site, "kpi": warning.kpi, "colour": warning.colour,
+                                                 "previous": warning.previous, "value": warning.value,
+                                                 "target": warning.target, "at": now.isoformat()}}
+        feed = f"{self.notify_prefix}/{warning.site}/kpi"
+        for channel, recipient in targets(people, (), feed):
+            if channel in self.channels:
+                enqueue(session, channel, recipient, subject, body, now)
