@@ -20,7 +20,7 @@ from intake.models import IntakeConfig
 from kpis.models import KpiConfig
 from notices.models import NoticeTexts, Scope
 from people.oncall import OnCall
-from workorders.models import Priority, SlaTimes
+from workorders.models import Matrix, Priority, SlaTimes
 
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
 
@@ -171,6 +171,7 @@ class StormPolicy(_Strict):
 class AlertConfig(_Strict):
     rules: list[Rule]
     sla: dict[Priority, SlaTimes]
+    matrix: Matrix
     oncall: OnCall = Field(default_factory=OnCall)
     notices: NoticeTexts = Field(default_factory=NoticeTexts)
     flapping: FlapPolicy = Field(default_factory=FlapPolicy)

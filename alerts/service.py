@@ -83,7 +83,7 @@ class AlertService:
         order = self.desk.open(work, NewOrder(
             key=_key(rule.id, ref.device_id), rule_id=rule.id, device_id=ref.device_id, kind=ref.kind.value,
             site=ref.site, building=ref.building, unit=ref.unit, title=rule.title, priority=rule.priority,
-            skill=rule.skill, scope=rule.scope, detail=signal.detail), now)
+            skill=rule.skill, scope=rule.scope, detail=signal.detail, individual=rule.scope is Scope.UNIT), now)
         return Outcome("created", order.id)
 
     def _clear(self, work: UnitOfWork, alert: Alert, order: WorkOrder | None, rule: Rule,

@@ -216,7 +216,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     )
     outbound = channels(settings) + list(extra_channels or [])
     notify = settings.notify
-    desk = WorkOrderDesk(sessions, sla=alert_config.sla, oncall=alert_config.oncall, texts=alert_config.notices,
+    desk = WorkOrderDesk(sessions, sla=alert_config.sla, matrix=alert_config.matrix, oncall=alert_config.oncall,
+                         texts=alert_config.notices,
                          clock=clock, metrics=writer.submit_point, notice_prefix=notify.notice_topic_prefix,
                          notify_prefix=notify.topic_prefix, channels=frozenset(c.name for c in outbound))
     alerts = AlertService(alert_config, desk)

@@ -143,6 +143,9 @@ def tickets() -> dashboard.Dashboard:
         .with_panel(bars("Open by priority", SQL(
             f"SELECT priority, count(*) AS open FROM work_orders WHERE {OPEN} AND {SF} GROUP BY priority "
             "ORDER BY priority"), span=6))
+        .with_panel(bars("Open by demand-response matrix cell", SQL(
+            f"SELECT COALESCE(matrix_cell, 'unclassified') AS cell, count(*) AS open FROM work_orders "
+            f"WHERE {OPEN} AND {SF} GROUP BY 1 ORDER BY 1"), span=6))
         .with_panel(single("Oldest open order (hours)", SQL(
             "SELECT COALESCE(max(EXTRACT(EPOCH FROM (now() - created_at))) / 3600, 0) AS hours "
             f"FROM work_orders WHERE {OPEN} AND {SF}"), unit="h", span=3))

@@ -28,6 +28,8 @@ class Category(_Strict):
     priority: Priority = Field(description="sets the SLA timers, as for device faults")
     where: Literal["unit", "building", "either"] = Field(
         default="either", description="a problem in the reporter's unit, in a common area, or either")
+    service: Literal["basic", "special"] | None = Field(
+        default=None, description="the matrix: basic or special service (default: as the priority says)")
 
 
 class IntakeConfig(_Strict):

@@ -95,7 +95,8 @@ def submit(desk: WorkOrderDesk, intake: IntakeConfig, attachments_dir: Path, req
                 key=None, rule_id=f"request_{request.category}", device_id=request.unit or "common area",
                 kind=REQUEST, site=request.site, building=request.building, unit=request.unit, title=category.title,
                 priority=category.priority, skill=category.skill, scope=Scope.UNIT if request.unit else Scope.NONE,
-                detail=request.description[:500]), now)
+                detail=request.description[:500], service=category.service,
+                individual=request.unit is not None), now)
             order.source, order.channel, order.category = request.source, request.channel, request.category
             order.description, order.reporter = request.description, request.reporter
             order.reporter_phone, order.request_key = request.reporter_phone, request_key

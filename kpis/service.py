@@ -15,7 +15,7 @@ from workorders.models import REQUEST, WorkOrder, WorkOrderEvent
 
 URGENT = ("life_safety", "outage")
 TIMEOUT_NOTE = "no follow-up within"  # how workorders.scheduled.close_unanswered records a follow-up nobody made
-ORDER_COLUMNS = ["id", "site", "device_id", "kind", "category", "priority", "assignee", "created_at",
+ORDER_COLUMNS = ["id", "site", "device_id", "kind", "category", "priority", "matrix_cell", "assignee", "created_at",
                  "acknowledged_at", "started_at", "resolved_at", "closed_at", "resolve_due_at", "rating",
                  "followed_up_at", "follow_up_comment"]
 TIMES = ("created_at", "acknowledged_at", "started_at", "resolved_at", "closed_at", "resolve_due_at",
@@ -109,6 +109,8 @@ def _site_row(site: str, devices: pd.DataFrame, orders: pd.DataFrame, first: dic
         "follow_up_rate": _pct(len(followed), len(closed)),
         "owner_satisfaction": _pct(int((rated["rating"] >= 4).sum()), len(rated)),
         "complaint_cycle_24h": _pct(_within(complaints, "resolved_at", 24 * 60), len(complaints)),
+        "urgent_opened": int(opened["matrix_cell"].fillna("").str.startswith("urgent").sum()),
+        "routine_opened": int(opened["matrix_cell"].fillna("").str.startswith("routine").sum()),
         "mean_minutes_to_acknowledge": _minutes(opened["acknowledged_at"] - opened["created_at"]),
         "mean_minutes_to_repair": _minutes(repaired["resolved_at"] - repaired["created_at"]),
         "mean_rating": round(float(ratings.mean()), 2) if len(ratings) else None,

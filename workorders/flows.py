@@ -23,7 +23,7 @@ from notices.models import NoticeTexts, Scope
 from notifications.service import enqueue, targets
 from people.oncall import OnCall, OnCallRouter, Person
 from workorders import service
-from workorders.models import Priority, SlaTimes, Status, WorkOrder
+from workorders.models import Matrix, Priority, SlaTimes, Status, WorkOrder
 from workorders.service import SYSTEM, TransitionError
 
 MetricSink = Callable[[Point], None]
@@ -47,6 +47,8 @@ class NewOrder:
     skill: Skill
     scope: Scope
     detail: str | None = None
+    service: str | None = None  # the matrix: basic or special (None: as the priority says)
+    individual: bool = False  # the matrix: one household (default collective: shared facilities)
 
 
 @dataclass
@@ -56,12 +58,13 @@ class UnitOfWork:
 
 
 class WorkOrderDesk:
-    def __init__(self, sessions: sessionmaker, *, sla: dict[Priority, SlaTimes], oncall: OnCall,
+    def __init__(self, sessions: sessionmaker, *, sla: dict[Priority, SlaTimes], matrix: Matrix, oncall: OnCall,
                  texts: NoticeTexts, clock: Clock = utcnow, metrics: MetricSink | None = None,
                  notice_prefix: str = "community-notices", notify_prefix: str = "community-notify",
                  channels: frozenset[str] = frozenset({"webhook", "email", "mqtt"})) -> None:
         self.sessions = sessions
         self.sla = sla
+        self.matrix = matrix
         self.oncall = oncall
         self.router = OnCallRouter(oncall)
         self.texts = texts
@@ -82,14 +85,15 @@ class WorkOrderDesk:
 
     # --- steps inside a caller's unit of work ---
     def open(self, work: UnitOfWork, new: NewOrder, now: datetime) -> WorkOrder:
-        ack_due, arrive_due, resolve_due = self.sla[new.priority].due(now)
+        cell = self.matrix.cell(new.priority, service=new.service, individual=new.individual)
+        ack_due, arrive_due, resolve_due = self.deadlines(new.priority, cell, now)
         person = self.router.on_duty(new.site, new.skill, 0, now)
         order = WorkOrder(
             open_key=new.key, rule_id=new.rule_id, device_id=new.device_id, site=new.site, building=new.building,
             unit=new.unit, kind=new.kind, title=new.title, priority=new.priority.value, skill=new.skill.value,
             scope=new.scope.value, life_safety=new.priority is Priority.LIFE_SAFETY, status=Status.OPEN.value,
             assignee=person.id if person else None, escalation_level=0, occurrences=1, created_at=now,
-            ack_due_at=ack_due, arrive_due_at=arrive_due, resolve_due_at=resolve_due,
+            ack_due_at=ack_due, arrive_due_at=arrive_due, resolve_due_at=resolve_due, matrix_cell=cell,
         )
         session = work.session
         session.add(order)
@@ -136,6 +140,26 @@ class WorkOrderDesk:
                 order.assignee = person
         return order
 
+    def deadlines(self, priority: Priority, cell: str | None, start: datetime) -> tuple[datetime, datetime, datetime]:
+        """The stricter of the priority's SLA and the matrix cell's, timer by timer."""
+        if cell is None:  # an order from before the matrix
+            return self.sla[priority].due(start)
+        return self.matrix.deadlines(self.sla[priority], cell, start)
+
+    def classify(self, order_id: int, cell: str, actor: str, note: str | None = None) -> WorkOrder:
+        """Staff move an order to another matrix cell: its deadlines are set again from its creation (audited)."""
+        now = self.clock()
+        with self.unit_of_work() as work:
+            order = service.get(work.session, order_id)
+            if order.status in (Status.RESOLVED.value, Status.CLOSED.value):
+                raise TransitionError(f"work order {order_id} is {order.status}: its deadlines are history")
+            service.audit(work.session, order, now, actor, "reclassified",
+                          note=f"{order.matrix_cell or '-'} -> {cell}" + (f": {note}" if note else ""))
+            order.matrix_cell = cell
+            order.ack_due_at, order.arrive_due_at, order.resolve_due_at = self.deadlines(
+                Priority(order.priority), cell, order.created_at)
+        return order
+
     def assign(self, order_id: int, person_id: str, actor: str, note: str | None = None) -> WorkOrder:
         """Staff hand an order to someone else (a transfer); the new assignee is told."""
         person = self.router.person(person_id)
@@ -158,7 +182,8 @@ class WorkOrderDesk:
         with self.unit_of_work() as work:
             order = service.get(work.session, order_id)
             self.step(work, order, "reopen", actor, note, now)
-            order.ack_due_at, order.arrive_due_at, order.resolve_due_at = self.sla[Priority(order.priority)].due(now)
+            order.ack_due_at, order.arrive_due_at, order.resolve_due_at = self.deadlines(
+                Priority(order.priority), order.matrix_cell, now)
             person = self.router.person(order.assignee)
             self.notify(work.session, order, "reopened: not fixed", [person] if person else [], now)
         return order

@@ -52,6 +52,40 @@ class SlaTimes(BaseModel):
                 start + timedelta(seconds=self.resolve_s))
 
 
+URGENCY, SERVICE, REACH = ("urgent", "routine"), ("basic", "special"), ("individual", "collective")
+CELLS = tuple(f"{u}-{s}-{r}" for u in URGENCY for s in SERVICE for r in REACH)
+"""The demand-response matrix: every order is urgent or routine x basic or special x individual or collective."""
+
+
+class Matrix(BaseModel):
+    """``matrix:`` in the rules file: the SLA of each cell, and the cell of each device-fault priority. An order's
+    deadlines are the stricter of its priority's and its cell's, timer by timer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cells: dict[str, SlaTimes]
+    priorities: dict[Priority, Literal["urgent-basic", "urgent-special", "routine-basic", "routine-special"]] = Field(
+        default_factory=lambda: {Priority.LIFE_SAFETY: "urgent-basic", Priority.OUTAGE: "urgent-basic",
+                                 Priority.DEGRADATION: "routine-basic", Priority.MAINTENANCE: "routine-special"},
+        description="urgency and service of a priority (a request's category may set the service itself)")
+
+    @model_validator(mode="after")
+    def _every_cell(self) -> Matrix:
+        missing, unknown = sorted(set(CELLS) - set(self.cells)), sorted(set(self.cells) - set(CELLS))
+        if missing or unknown:
+            raise ValueError(f"cells must be exactly {list(CELLS)}; missing {missing}, unknown {unknown}")
+        return self
+
+    def cell(self, priority: Priority, *, service: str | None = None, individual: bool = False) -> str:
+        urgency, default_service = self.priorities[priority].split("-")
+        return f"{urgency}-{service or default_service}-{'individual' if individual else 'collective'}"
+
+    def deadlines(self, priority_sla: SlaTimes, cell: str, start: datetime) -> tuple[datetime, datetime, datetime]:
+        strict = SlaTimes(**{t: min(getattr(priority_sla, t), getattr(self.cells[cell], t))
+                             for t in ("acknowledge_s", "arrive_s", "resolve_s")})
+        return strict.due(start)
+
+
 class WorkOrder(Base):
     __tablename__ = "work_orders"
 
@@ -94,6 +128,7 @@ class WorkOrder(Base):
     reporter: Mapped[str | None] = mapped_column(String(64), index=True, doc="the owner's username, or the caller")
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
     reopened: Mapped[int] = mapped_column(Integer, default=0, doc="times the owner said it was not fixed")
+    matrix_cell: Mapped[str | None] = mapped_column(String(32), index=True, doc="urgency-service-reach")
     arrive_escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, doc="nobody on site in time")
     resolve_escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, doc="not resolved in time")
     request_key: Mapped[str | None] = mapped_column(String(160), unique=True,
@@ -169,6 +204,7 @@ class WorkOrderOut(_Orm):
     reporter: str | None
     reporter_phone: str | None
     reopened: int
+    matrix_cell: str | None
 
 
 class WorkOrderDetail(WorkOrderOut):
@@ -193,6 +229,12 @@ class FollowUpIn(BaseModel):
         if (self.outcome == "rated") != (self.rating is not None):
             raise ValueError("give a rating with outcome 'rated', and none with 'no_answer'")
         return self
+
+
+class ClassifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cell: Literal[CELLS] = Field(description="urgent|routine - basic|special - individual|collective")  # type: ignore[valid-type]
+    note: str | None = Field(default=None, max_length=2000)
 
 
 class AssignIn(BaseModel):

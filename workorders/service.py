@@ -104,10 +104,12 @@ def summary(order: WorkOrder) -> dict:
 
 def list_orders(session: Session, me: Principal, *, status: str | None = None, priority: str | None = None,
                 site: str | None = None, building: str | None = None, assignee: str | None = None,
-                open_only: bool = False, limit: int = 100, offset: int = 0) -> list[WorkOrder]:
+                matrix_cell: str | None = None, open_only: bool = False, limit: int = 100,
+                offset: int = 0) -> list[WorkOrder]:
     query = select(WorkOrder).order_by(WorkOrder.id.desc()).limit(limit).offset(offset)
     for column, value in ((WorkOrder.status, status), (WorkOrder.priority, priority), (WorkOrder.site, site),
-                          (WorkOrder.building, building), (WorkOrder.assignee, assignee)):
+                          (WorkOrder.building, building), (WorkOrder.assignee, assignee),
+                          (WorkOrder.matrix_cell, matrix_cell)):
         if value is not None:
             query = query.where(column == value)
     if open_only:

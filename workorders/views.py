@@ -10,7 +10,7 @@ from people.service import Principal
 from people.views import Me, require, throttle_writes
 from workorders import service
 from workorders.flows import WorkOrderDesk
-from workorders.models import ActionIn, AssignIn, FollowUpIn, WorkOrder, WorkOrderDetail, WorkOrderOut
+from workorders.models import ActionIn, AssignIn, ClassifyIn, FollowUpIn, WorkOrder, WorkOrderDetail, WorkOrderOut
 from workorders.service import NotYours, TransitionError
 
 router = APIRouter(tags=["work orders"])
@@ -37,13 +37,14 @@ def check_workable(sessions: SessionsDep, me: Principal, order_id: int) -> None:
 @router.get("/work-orders", response_model=list[WorkOrderOut])
 def list_orders(me: Me, sessions: SessionsDep, status_: Annotated[str | None, Query(alias="status")] = None,
                 priority: str | None = None, site: str | None = None, building: str | None = None,
-                assignee: str | None = None, open_only: bool = False,
+                assignee: str | None = None, matrix_cell: str | None = None, open_only: bool = False,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100,
                 offset: Annotated[int, Query(ge=0)] = 0) -> list[WorkOrder]:
     require(me, Role.STAFF, Role.TECHNICIAN)
     with sessions() as session:
         return service.list_orders(session, me, status=status_, priority=priority, site=site, building=building,
-                                   assignee=assignee, open_only=open_only, limit=limit, offset=offset)
+                                   assignee=assignee, matrix_cell=matrix_cell, open_only=open_only, limit=limit,
+                                   offset=offset)
 
 
 @router.get("/work-orders/{order_id}", response_model=WorkOrderDetail)
@@ -89,6 +90,20 @@ def follow_up(order_id: int, body: FollowUpIn, me: Me, sessions: SessionsDep, li
     throttle_writes(limits, me)
     try:
         return desk.follow_up(order_id, me.username, body.rating, body.comment)
+    except TransitionError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+
+
+@router.post("/work-orders/{order_id}/classify", response_model=WorkOrderOut)
+def classify(order_id: int, body: ClassifyIn, me: Me, sessions: SessionsDep, limits: LimitsDep,
+             desk: DeskDep) -> WorkOrder:
+    """Move an order to another cell of the demand-response matrix; its deadlines are set again from its creation
+    (audited). Staff only."""
+    require(me, Role.STAFF)
+    check_workable(sessions, me, order_id)
+    throttle_writes(limits, me)
+    try:
+        return desk.classify(order_id, body.cell, me.username, body.note)
     except TransitionError as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
 

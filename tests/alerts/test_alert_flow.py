@@ -50,6 +50,8 @@ def test_trapped_passengers_life_safety_loop(alert_service, publisher, unique, w
     on_duty = runtime.orders.router.on_duty("site1", "elevator", 0, order.created_at)
     assert (order.priority, order.status, order.assignee, order.life_safety) == \
         ("life_safety", "open", on_duty.id, True)
+    assert order.matrix_cell == "urgent-basic-collective"  # a shared facility's emergency
+    assert (order.ack_due_at - order.created_at).total_seconds() == 300  # life safety: stricter than its cell
     assert (order.ack_due_at - order.created_at).total_seconds() == 300
 
     # notifications: the technician's webhook and mailbox, the office webhook

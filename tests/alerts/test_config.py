@@ -129,3 +129,16 @@ oncall:
 """)
     with pytest.raises(ConfigError, match=r"unknown people \['ghost'\]"):
         load_config(path)
+
+
+def test_the_matrix_must_name_every_cell(tmp_path):
+    path = write(tmp_path, """
+matrix:
+  cells:
+    urgent-basic-collective: {acknowledge_s: 600, arrive_s: 1800, resolve_s: 14400}
+""")
+    with pytest.raises(ConfigError, match="missing .*routine-special-individual"):
+        load_config(path)
+    config = load_config()
+    assert config.matrix.cell(Priority.LIFE_SAFETY) == "urgent-basic-collective"
+    assert config.matrix.cell(Priority.MAINTENANCE, individual=True) == "routine-special-individual"

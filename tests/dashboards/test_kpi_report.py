@@ -31,7 +31,8 @@ def test_report_figures_and_files(pg_url, tmp_path):
     sessions = session_factory(engine)
     config = load_config()
     clock = FakeClock()
-    desk = WorkOrderDesk(sessions, sla=config.sla, oncall=config.oncall, texts=config.notices, clock=clock)
+    desk = WorkOrderDesk(sessions, sla=config.sla, matrix=config.matrix, oncall=config.oncall, texts=config.notices,
+                         clock=clock)
     service = AlertService(config, desk)
     with sessions.begin() as session:
         for i in range(10):

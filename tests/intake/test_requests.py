@@ -157,3 +157,32 @@ def test_the_owner_rates_a_resolved_request_or_says_it_is_not_fixed(setup):
     late = client.post(f"/requests/{second}/not-fixed", headers=owner, json={"comment": "again"})
     assert late.status_code == 409 and "report a new problem" in late.json()["detail"]
     assert client.post("/requests/999999/rating", headers=owner, json={"rating": 3}).status_code == 404
+
+
+def test_every_order_has_a_matrix_cell_that_sets_its_deadlines_and_staff_can_reclassify_it(setup):
+    from datetime import datetime, timedelta
+
+    runtime, client, _ = setup
+    owner = login(client, "owner_b1_0101", "owner-password")
+    lift = client.post("/requests", headers=owner, data={"category": "elevator", "where": "common",
+                                                         "description": "the lift smells of burning"}).json()
+    tap = client.post("/requests", headers=owner, data={"category": "unit_repair", "description": "tap"}).json()
+    assert (lift["matrix_cell"], tap["matrix_cell"]) == ("urgent-basic-collective", "routine-basic-individual")
+
+    def minutes(order: dict, due: str) -> float:
+        return (datetime.fromisoformat(order[due]) - datetime.fromisoformat(order["created_at"])) / timedelta(minutes=1)
+
+    assert (minutes(lift, "ack_due_at"), minutes(lift, "arrive_due_at")) == (10, 30)  # the response circle
+    assert (minutes(tap, "ack_due_at"), minutes(tap, "resolve_due_at")) == (60, 24 * 60)
+    moved = client.post(f"/work-orders/{tap['id']}/classify", headers=STAFF,
+                        json={"cell": "urgent-basic-individual", "note": "water is reaching the flat below"})
+    assert moved.status_code == 200 and moved.json()["matrix_cell"] == "urgent-basic-individual"
+    assert (minutes(moved.json(), "ack_due_at"), minutes(moved.json(), "arrive_due_at")) == (10, 30)
+    assert client.post(f"/work-orders/{tap['id']}/classify", headers=STAFF, json={"cell": "urgent"}).status_code == 422
+    tech = login(client, "wang", "tech-password")
+    assert client.post(f"/work-orders/{tap['id']}/classify", headers=tech,
+                       json={"cell": "routine-basic-individual"}).status_code == 403
+    detail = client.get(f"/work-orders/{tap['id']}", headers=STAFF).json()
+    assert "reclassified" in [e["action"] for e in detail["events"]]
+    urgent = client.get("/work-orders", headers=STAFF, params={"matrix_cell": "urgent-basic-individual"}).json()
+    assert [o["id"] for o in urgent] == [tap["id"]]
