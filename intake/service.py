@@ -14,9 +14,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from devices.models import Device
 from intake.models import Attachment, IntakeConfig
 from notices.models import Scope
-from people.models import Role
+from people.models import Role, User
 from people.service import Principal
 from workorders import service as orders
 from workorders.flows import NewOrder, WorkOrderDesk
@@ -219,6 +220,16 @@ def photo_for(session: Session, me: Principal, order_id: int, photo_id: int) -> 
     allowed = may_view(me, order)
     row = session.scalar(select(Attachment).where(Attachment.id == photo_id, Attachment.work_order_id == order_id))
     return (row.stored_as, row.content_type) if allowed and row is not None else None
+
+
+def known_places(session: Session) -> list[str]:
+    """``site/building/unit`` of every owner account and ``site/building`` of every building with devices: what the
+    front desk's unit search offers."""
+    units = {f"{u.site}/{u.building}/{u.unit}" for u in session.scalars(select(User).where(
+        User.role == Role.OWNER.value, User.unit.is_not(None)))}
+    buildings = {f"{s}/{b}" for s, b in session.execute(select(Device.site, Device.building).distinct()).all()}
+    buildings |= {p.rsplit("/", 1)[0] for p in units}
+    return sorted(units | buildings)
 
 
 def promise(order: WorkOrder, now: datetime) -> str:

@@ -194,3 +194,58 @@ def test_an_owner_reports_a_leak_with_a_photo_a_technician_works_it_and_the_owne
                                     "ORDER BY id")).all()
     assert [tuple(r) for r in rows] == [("water drips from the bathroom ceiling", "closed", 4),
                                         ("the kitchen tap will not stop", "open", None)]
+
+
+def test_the_front_desk_records_a_call_for_the_right_technician_who_sees_it_all_and_staff_follow_it_up(site,
+                                                                                                      browser):
+    """A call, typed with the keyboard only, becomes an order for the on-call plumber; the order page shows the
+    caller's phone and the history; after the repair the follow-up call is recorded and the order closes."""
+    runtime, base, _meter = site
+    desk = browser.new_page(viewport={"width": 1000, "height": 900})
+    login(desk, base, "staff1", "staff-password")
+    desk.goto(f"{base}/ui/desk")
+    assert "site1/b2/0101" in desk.inner_html("datalist#places")  # the unit search knows the owners' units
+    desk.keyboard.type("site1/b2/0101")  # the place field has the focus
+    for text in ("Ms Liu", "+86 138 0000 0000"):
+        desk.keyboard.press("Tab")
+        desk.keyboard.type(text)
+    desk.select_option("select[name=category]", "water_electricity")
+    desk.fill("textarea[name=description]", "no water in the kitchen since 8 am")
+    desk.keyboard.press("Tab")
+    desk.keyboard.press("Enter")
+    desk.wait_for_selector("text=recorded and dispatched to chen.tech")
+    ARTIFACTS.mkdir(exist_ok=True)
+    desk.screenshot(path=str(ARTIFACTS / "front-desk.png"), full_page=True)
+    with runtime.sessions() as session:
+        from sqlalchemy import text
+
+        order_id, assignee, skill, channel = session.execute(text(
+            "SELECT id, assignee, skill, channel FROM work_orders WHERE kind = 'request'")).one()
+    assert (assignee, skill, channel) == ("chen.tech", "plumbing", "phone")
+
+    tech = browser.new_page(viewport={"width": 390, "height": 844})
+    login(tech, base, "wang", "tech-password")
+    tech.wait_for_url(f"{base}/ui/queue")
+    tech.click(f"a[href='/ui/orders/{order_id}']")
+    tech.wait_for_url(f"{base}/ui/orders/{order_id}")
+    page = tech.inner_text("main")
+    assert "no water in the kitchen" in page and "+86 138 0000 0000" in page and "Ms Liu (phone)" in page
+    assert "routine-basic-individual" in page or "urgent-basic-individual" in page
+    for action in ("start", "resolve"):
+        tech.goto(f"{base}/ui/orders/{order_id}")
+        tech.click(f"button[value={action}]")
+        tech.wait_for_selector(f"text={action} recorded")
+    tech.goto(f"{base}/ui/orders/{order_id}")
+    history = tech.inner_text("ol.history")
+    assert "created" in history and "start" in history and "resolve" in history
+    tech.screenshot(path=str(ARTIFACTS / "order-detail.png"), full_page=True)
+
+    desk.goto(f"{base}/ui/follow-up")
+    card = desk.locator(f"#order-{order_id}")
+    card.locator("select[name=outcome]").select_option("no_answer")
+    card.locator("button").click()
+    desk.wait_for_selector("text=follow-up recorded, closed")
+    with runtime.sessions() as session:
+        from sqlalchemy import text
+
+        assert session.execute(text(f"SELECT status FROM work_orders WHERE id = {order_id}")).scalar() == "closed"

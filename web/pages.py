@@ -220,3 +220,91 @@ def photo(request: Request, order_id: int, photo_id: int, sessions: SessionsDep,
         return Response(status_code=404)
     stored_as, content_type = found
     return FileResponse(request.app.state.attachments_dir / stored_as, media_type=content_type)
+
+
+def _staff_or_tech(request: Request, sessions: SessionsDep, now: datetime) -> Principal | None:
+    me = _me(request, sessions, now)
+    return me if me is not None and me.role in (Role.STAFF, Role.TECHNICIAN) else None
+
+
+@router.get("/orders/{order_id}", response_class=HTMLResponse)
+def order_page(request: Request, order_id: int, sessions: SessionsDep, now: NowDep) -> Response:
+    """An order in full: where, who reported it and how to reach them, photos, the SLA and the whole history."""
+    me = _staff_or_tech(request, sessions, now)
+    if me is None:
+        return _to("/ui/login")
+    with sessions() as session:
+        try:
+            order = orders.workable(session, me, order_id)
+        except (LookupError, NotYours):
+            return _to("/ui/queue", error=f"Work order {order_id} is not yours to see.")
+        order.events  # noqa: B018 - load the history while the session is open
+        photos = intake.photo_ids(session, [order.id]).get(order.id, [])
+    return _page(request, "order.html", f"Work order #{order.id}", me=me, o=order, photos=photos,
+                 sla=sla_of(order, now), actions=ACTIONS.get(order.status, []))
+
+
+@router.get("/desk", response_class=HTMLResponse)
+def desk_page(request: Request, sessions: SessionsDep, now: NowDep) -> Response:
+    """Front desk and hotline: record a call or a walk-in for any unit, with the keyboard only."""
+    me = _me(request, sessions, now)
+    if me is None or me.role is not Role.STAFF:
+        return _to("/ui/login" if me is None else "/ui/queue")
+    with sessions() as session:
+        places = intake.known_places(session)
+    return _page(request, "desk.html", "Front desk", me=me, places=places,
+                 categories=request.app.state.alert_config.intake.categories,
+                 channels=("phone", "walk_in", "wechat", "app", "email"))
+
+
+@router.post("/desk")
+def desk_record(request: Request, sessions: SessionsDep, limits: LimitsDep, now: NowDep, desk: DeskDep,
+                place: Annotated[str, Form(max_length=200)], reporter: Annotated[str, Form(max_length=64)],
+                category: Annotated[str, Form(max_length=32)], description: Annotated[str, Form(max_length=4000)],
+                channel: Annotated[str, Form(pattern="^(phone|walk_in|wechat|app|email)$")] = "phone",
+                reporter_phone: Annotated[str, Form(max_length=32)] = "") -> Response:
+    me = _me(request, sessions, now)
+    if me is None or me.role is not Role.STAFF:
+        return _to("/ui/login")
+    if not limits.writes.allow(me.username):
+        return _to("/ui/desk", error="Too many changes in a minute; try again shortly.")
+    parts = place.strip().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        return _to("/ui/desk", error="Not recorded: give the place as site/building/unit or site/building.")
+    new = intake.NewRequest(site=parts[0], building=parts[1], unit=parts[2] if len(parts) == 3 else None,
+                            category=category, description=description, reporter=reporter.strip(),
+                            reporter_phone=reporter_phone.strip() or None, channel=channel, source="front_desk")
+    try:
+        order, _ = intake.submit(desk, request.app.state.alert_config.intake, request.app.state.attachments_dir,
+                                 new)
+    except intake.RequestError as err:
+        return _to("/ui/desk", error=f"Not recorded: {err}.")
+    who = order.assignee or "the office (nobody on call for it)"
+    return _to("/ui/desk", flash=f"#{order.id} recorded and dispatched to {who}: {intake.promise(order, now)}.")
+
+
+@router.get("/follow-up", response_class=HTMLResponse)
+def follow_up_queue(request: Request, sessions: SessionsDep, now: NowDep) -> Response:
+    """Resolved orders waiting for their follow-up call, oldest first."""
+    me = _me(request, sessions, now)
+    if me is None or me.role is not Role.STAFF:
+        return _to("/ui/login" if me is None else "/ui/queue")
+    with sessions() as session:
+        waiting = orders.list_orders(session, me, status=Status.RESOLVED.value, limit=200)
+    return _page(request, "followup.html", "Follow-up", me=me,
+                 orders=sorted(waiting, key=lambda o: o.resolved_at))
+
+
+@router.post("/follow-up/{order_id}")
+def follow_up_record(request: Request, order_id: int, sessions: SessionsDep, now: NowDep, desk: DeskDep,
+                     outcome: Annotated[str, Form(pattern="^([1-5]|no_answer)$")],
+                     comment: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    me = _me(request, sessions, now)
+    if me is None or me.role is not Role.STAFF:
+        return _to("/ui/login")
+    rating = None if outcome == "no_answer" else int(outcome)
+    try:
+        desk.follow_up(order_id, me.username, rating, comment.strip() or None)
+    except (LookupError, TransitionError) as err:
+        return _to("/ui/follow-up", error=str(err))
+    return _to("/ui/follow-up", flash=f"#{order_id}: follow-up recorded, closed.")
