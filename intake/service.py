@@ -95,7 +95,7 @@ def submit(desk: WorkOrderDesk, intake: IntakeConfig, attachments_dir: Path, req
             order = desk.open(work, NewOrder(
                 key=None, rule_id=f"request_{request.category}", device_id=request.unit or "common area",
                 kind=REQUEST, site=request.site, building=request.building, unit=request.unit, title=category.title,
-                priority=category.priority, skill=category.skill, scope=Scope.UNIT if request.unit else Scope.NONE,
+                priority=category.priority, skill=category.skill, scope=_scope(request, category),
                 detail=request.description[:500], service=category.service,
                 individual=request.unit is not None), now)
             order.source, order.channel, order.category = request.source, request.channel, request.category
@@ -114,6 +114,14 @@ def submit(desk: WorkOrderDesk, intake: IntakeConfig, attachments_dir: Path, req
     except Exception:
         _unstore(attachments_dir, stored)
         raise
+
+
+def _scope(request: NewRequest, category) -> Scope:  # noqa: ANN001 - a Category
+    """Who hears of it: the unit that asked; for a shared facility (``where: building``) the whole building; a
+    common-area complaint, nobody but the staff."""
+    if request.unit:
+        return Scope.UNIT
+    return Scope.BUILDING if category.where == "building" else Scope.NONE
 
 
 def _check(intake: IntakeConfig, request: NewRequest, photos: list[bytes]):  # noqa: ANN202 - a Category

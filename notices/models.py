@@ -37,7 +37,8 @@ class Notice(Base):
 
 
 class NoticeTexts(BaseModel):
-    """Templates (``str.format``) with ``device``, ``building``, ``unit``, ``title``, ``dispatched``, ``fixed``."""
+    """Templates (``str.format``) with ``device``, ``building``, ``unit``, ``title``, ``dispatched``, ``fixed``,
+    and for ``progress`` also ``step`` and ``at``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,8 +46,9 @@ class NoticeTexts(BaseModel):
     fixed: str = "{device}, Building {building}: {title}: fixed at {fixed:%H:%M}. Thank you for your patience."
     unit_fault: str = "Unit {unit}: {title} on your {device}. We have dispatched a technician ({dispatched:%H:%M})."
     unit_fixed: str = "Unit {unit}: {title} on your {device}: fixed at {fixed:%H:%M}."
+    progress: str = "{title}: {step} ({at:%H:%M})."  # a person's request, at each step of its work
 
-    @field_validator("fault", "fixed", "unit_fault", "unit_fixed")
+    @field_validator("fault", "fixed", "unit_fault", "unit_fixed", "progress")
     @classmethod
     def _renders(cls, template: str) -> str:
         """Render with sample values at load, so a typo (``{devce}``) stops the start instead of every order."""
@@ -58,7 +60,8 @@ class NoticeTexts(BaseModel):
 
 
 SAMPLE = {"device": "Elevator s1b1-el1", "building": "b1", "unit": "0101", "title": "passengers trapped",
-          "dispatched": datetime(2026, 1, 1, 10, 2, tzinfo=UTC), "fixed": datetime(2026, 1, 1, 11, 30, tzinfo=UTC)}
+          "dispatched": datetime(2026, 1, 1, 10, 2, tzinfo=UTC), "fixed": datetime(2026, 1, 1, 11, 30, tzinfo=UTC),
+          "step": "a technician has taken it", "at": datetime(2026, 1, 1, 10, 5, tzinfo=UTC)}
 
 
 def render(template: str, **values: object) -> str:

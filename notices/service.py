@@ -13,6 +13,10 @@ from people.models import Role
 from people.service import Principal
 from workorders.models import INCIDENT, REQUEST, WorkOrder
 
+PROGRESS = {"acknowledge": "a technician has taken it", "start": "the technician is on it",
+            "reopen": "reopened, a technician will come back"}
+"""What a person who asked hears at each step of their request (``NoticeTexts.progress``)."""
+
 
 def device_name(kind: str, device_id: str) -> str:
     if kind == INCIDENT:
@@ -33,9 +37,10 @@ def post(session: Session, order: WorkOrder, phase: str, now: datetime, texts: N
     template = {
         (Scope.BUILDING, "fault"): texts.fault, (Scope.BUILDING, "fixed"): texts.fixed,
         (Scope.UNIT, "fault"): texts.unit_fault, (Scope.UNIT, "fixed"): texts.unit_fixed,
-    }[(scope, phase)]
+    }.get((scope, phase), texts.progress)
     text = render(template, device=device_name(order.kind, order.device_id), building=building,
-                  unit=order.unit, title=order.title, dispatched=order.created_at.astimezone(), fixed=now.astimezone())
+                  unit=order.unit, title=order.title, dispatched=order.created_at.astimezone(), fixed=now.astimezone(),
+                  step=PROGRESS.get(phase, phase), at=now.astimezone())
     unit = order.unit if scope is Scope.UNIT else None
     notice = Notice(work_order_id=order.id, site=order.site, building=building, unit=unit, phase=phase,
                     text=text, created_at=now)

@@ -249,3 +249,46 @@ def test_the_front_desk_records_a_call_for_the_right_technician_who_sees_it_all_
         from sqlalchemy import text
 
         assert session.execute(text(f"SELECT status FROM work_orders WHERE id = {order_id}")).scalar() == "closed"
+
+
+def test_a_missed_resolve_timer_escalates_and_shows_on_the_order_page(alert_service, browser):
+    """A request nobody resolves in time: the next rota level is told, and the order page says so."""
+    from tests.alert_fixtures import FakeClock
+
+    clock = FakeClock()
+    runtime = alert_service(clock=clock)
+    add_people(runtime)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app_for(runtime, OPERATOR), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: server.started, 10)
+        from intake.service import NewRequest, submit
+
+        order, _ = submit(runtime.orders, runtime.alert_config.intake, runtime.settings.data_dir / "attachments",
+                          NewRequest(site="site1", building="b1", unit="0201", category="unit_repair",
+                                     description="the heating does not work", reporter="Mr Zhao",
+                                     reporter_phone=None, channel="walk_in", source="front_desk"))
+        runtime.orders.transition(order.id, "start", "chen", person="chen.tech")
+        clock.advance(hours=25)  # routine-basic: resolve within 24 h
+        with runtime.sessions() as session:
+            from sqlalchemy import text
+
+            def escalated() -> bool:
+                return bool(session.execute(text(
+                    f"SELECT 1 FROM work_order_events WHERE work_order_id = {order.id} "
+                    "AND action = 'escalated_resolve'")).first())
+
+            assert wait_for(escalated, 20)
+        page = browser.new_page()
+        login(page, f"http://127.0.0.1:{port}", "staff1", "staff-password")
+        page.goto(f"http://127.0.0.1:{port}/ui/orders/{order.id}")
+        history = page.inner_text("ol.history")
+        assert "escalated resolve" in history and "not resolved in time" in history
+        assert "overdue" in page.inner_text(".sla")
+        page.screenshot(path=str(ARTIFACTS / "order-escalated.png"), full_page=True)
+    finally:
+        server.should_exit = True
+        thread.join(10)

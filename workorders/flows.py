@@ -23,7 +23,7 @@ from notices.models import NoticeTexts, Scope
 from notifications.service import enqueue, targets
 from people.oncall import OnCall, OnCallRouter, Person
 from workorders import service
-from workorders.models import Matrix, Priority, SlaTimes, Status, WorkOrder
+from workorders.models import REQUEST, Matrix, Priority, SlaTimes, Status, WorkOrder
 from workorders.service import SYSTEM, TransitionError
 
 MetricSink = Callable[[Point], None]
@@ -112,6 +112,8 @@ class WorkOrderDesk:
         target = service.apply_transition(work.session, order, action, actor, note, now)
         if target is Status.RESOLVED:
             notices.post(work.session, order, "fixed", now, self.texts, self.notice_prefix)
+        elif order.kind == REQUEST and action in notices.PROGRESS:  # the person who asked hears of every step
+            notices.post(work.session, order, action, now, self.texts, self.notice_prefix)
         work.points.append(service.metric(order, action, now))
 
     def notify(self, session: Session, order: WorkOrder, what: str, people: list[Person], now: datetime) -> None:

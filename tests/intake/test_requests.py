@@ -65,6 +65,9 @@ def test_an_owner_reports_a_leak_with_a_photo_and_it_goes_to_the_plumber_on_call
     assert client.get("/requests", headers=login(client, "owner_b2", "owner-password")).json() == []
     notices = client.get("/notices", headers=owner).json()
     assert notices and notices[0]["unit"] == "0101"  # acknowledged to the reporter at once
+    runtime.orders.transition(order["id"], "acknowledge", "chen")
+    texts = [n["text"] for n in client.get("/notices", headers=owner).json()]
+    assert texts[0].startswith("repair in my unit: a technician has taken it")  # and told of every step
 
 
 @pytest.mark.parametrize(("form", "files", "reason"), [
