@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from alerts.config import AnalyticsRule
+from core.zones import Zones
 from ingest.influx import InfluxV1Client
 
 
@@ -67,7 +68,9 @@ def _findings(table: pd.DataFrame, fault: pd.Series, detail: pd.Series) -> list[
             in zip(table.index, fault, detail, strict=True)]
 
 
-def night_flow_leak(influx: InfluxV1Client, rule: AnalyticsRule, now: datetime) -> list[Finding]:
+def night_flow_leak(influx: InfluxV1Client, rule: AnalyticsRule, now: datetime,
+                    zones: Zones | None = None) -> list[Finding]:
+    """Night is the meter's site's night (``night_hours`` on the site's clock, whatever the server's zone)."""
     since = now - timedelta(hours=rule.lookback_h)
     frame = _frame(influx.query(
         f"SELECT \"flow\" FROM \"meter\" WHERE time >= {int(since.timestamp() * 1000)}ms{_media_clause(rule)} "
@@ -76,7 +79,10 @@ def night_flow_leak(influx: InfluxV1Client, rule: AnalyticsRule, now: datetime) 
     if frame.empty:
         return []
     start_h, end_h = rule.night_hours
-    local_hours = frame["time"].dt.tz_convert(now.astimezone().tzinfo).dt.hour
+    zones = zones or Zones()
+    local_hours = pd.Series(0, index=frame.index)
+    for site, rows in frame.groupby("site").groups.items():
+        local_hours[rows] = frame.loc[rows, "time"].dt.tz_convert(zones.of(site)).dt.hour
     night = frame[(local_hours >= start_h) & (local_hours < end_h)]
     table = night.groupby(TAGS, sort=True)["flow"].agg(["min", "count"])
     table = table[table["count"] >= 3]  # not enough night readings to judge the others
@@ -132,5 +138,7 @@ ANALYSES = {
 }
 
 
-def run(influx: InfluxV1Client, rule: AnalyticsRule, now: datetime) -> list[Finding]:
+def run(influx: InfluxV1Client, rule: AnalyticsRule, now: datetime, zones: Zones | None = None) -> list[Finding]:
+    if rule.analysis == "night_flow_leak":
+        return night_flow_leak(influx, rule, now, zones)
     return ANALYSES[rule.analysis](influx, rule, now)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from core.zones import Zones, zone
 from devices import kinds
 from devices.kinds import Kind, Skill
 from intake.models import IntakeConfig
@@ -152,6 +153,15 @@ class FlapPolicy(_Strict):
     hold_s: float = Field(default=600, gt=0, description="a flapping alert resolves after staying clear this long")
 
 
+class SiteInfo(_Strict):
+    timezone: str = Field(description="IANA name, e.g. Asia/Shanghai")
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> SiteInfo:
+        zone(self.timezone)
+        return self
+
+
 class StormPolicy(_Strict):
     """Many devices lost at once (a power cut, a network failure) are one incident, not one order per device."""
 
@@ -178,6 +188,11 @@ class AlertConfig(_Strict):
     storms: StormPolicy = Field(default_factory=StormPolicy)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     kpis: KpiConfig = Field(default_factory=KpiConfig)
+    sites: dict[str, SiteInfo] = Field(default_factory=dict, description="per site: its time zone (default: "
+                                                                         "COMMUNITY_TIMEZONE)")
+
+    def zones(self, default: str) -> Zones:
+        return Zones(default, {site: info.timezone for site, info in self.sites.items()})
 
     @model_validator(mode="after")
     def _complete(self) -> AlertConfig:

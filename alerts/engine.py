@@ -336,7 +336,7 @@ class AlertEngine:
         """Query and judge now; the findings are applied on the engine thread."""
         now = self.clock()
         try:
-            findings = analytics.run(self.influx, rule, now)
+            findings = analytics.run(self.influx, rule, now, self.service.desk.zones)
         except Exception:  # noqa: BLE001 - InfluxDB down: try at the next period
             log.exception("analytics rule %s failed", rule.id)
             return

@@ -180,7 +180,7 @@ class AlertService:
             told = set(session.scalars(select(Notice.building).where(Notice.work_order_id == order.id)))
             for building in sorted({s.device.building for s in signals} - told):
                 notices.post(session, order, "fault", now, self.desk.texts, self.desk.notice_prefix,
-                             building=building)
+                             building=building, tz=self.desk.zones.of(order.site))
         names = ", ".join(s.device.device_id for s in signals[:20]) + (" ..." if len(signals) > 20 else "")
         orders.audit(session, order, now, SYSTEM, "devices_lost", note=f"{len(signals)}: {names}"[:2000])
 
@@ -212,7 +212,7 @@ class AlertService:
                 buildings = work.session.scalars(select(Alert.building).where(Alert.incident_key == key).distinct())
                 for building in sorted(buildings):
                     notices.post(work.session, order, "fixed", now, self.desk.texts, self.desk.notice_prefix,
-                                 building=building)
+                                 building=building, tz=self.desk.zones.of(order.site))
             return Outcome("resolved", order.id)
 
     def open_incidents(self) -> tuple[dict[tuple[str, str], str], dict[str, str]]:

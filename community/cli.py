@@ -288,16 +288,20 @@ def _day(text: str):  # noqa: ANN202 - date
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from datetime import date, datetime, timedelta
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
 
+    from alerts.config import load_config
     from community.schema import migrate
     from core.db import make_engine, session_factory
     from dashboards.kpi_report import build
 
-    day = args.day or date.today() - timedelta(days=1)
-    engine = make_engine(_settings().resolved_database_url)
+    settings = _settings()
+    zones = load_config(settings.rules_file).zones(settings.timezone)
+    day = args.day or (datetime.now(ZoneInfo(settings.timezone)) - timedelta(days=1)).date()  # yesterday, there
+    engine = make_engine(settings.resolved_database_url)
     migrate(engine)
-    report = build(session_factory(engine), day, datetime.now().astimezone().tzinfo)
+    report = build(session_factory(engine), day, zones)
     csv_path, html_path = report.write(args.out)
     print(report.table.to_string(index=False) if len(report.table) else "no sites with devices or orders")
     print(f"wrote {csv_path} and {html_path}")

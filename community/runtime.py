@@ -216,8 +216,9 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     )
     outbound = channels(settings) + list(extra_channels or [])
     notify = settings.notify
+    zones = alert_config.zones(settings.timezone)
     desk = WorkOrderDesk(sessions, sla=alert_config.sla, matrix=alert_config.matrix, oncall=alert_config.oncall,
-                         texts=alert_config.notices,
+                         texts=alert_config.notices, zones=zones,
                          clock=clock, metrics=writer.submit_point, notice_prefix=notify.notice_topic_prefix,
                          notify_prefix=notify.topic_prefix, channels=frozenset(c.name for c in outbound))
     alerts = AlertService(alert_config, desk)
@@ -226,7 +227,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     alert_engine = AlertEngine(sessions, alert_config, alerts, clock=clock, influx=influx,
                                on_change=dispatcher.wake, tick_s=settings.alert.tick_s)
     kpis = KpiWatch(sessions, alert_config.kpis, desk.router, clock=clock, metrics=writer.submit_point,
-                    channels=desk.channels, notify_prefix=notify.topic_prefix)
+                    channels=desk.channels, notify_prefix=notify.topic_prefix, zones=zones)
     listener, urgent_listener = _listeners(settings, counters, writer, alert_engine)
     return Runtime(settings=settings, counters=counters, engine=engine, sessions=sessions, influx=influx,
                    spool=spool, dead_letters=dead_letters, writer=writer, listener=listener,

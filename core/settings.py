@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.tls import MqttTls
+from core.zones import zone
 
 
 class _Section(BaseModel):
@@ -135,6 +136,8 @@ class Settings(BaseSettings):
     rules_file: Path | None = Field(default=None, description="alert rules YAML; default: the shipped rule set")
     operator_token: str | None = Field(
         default=None, description="bearer token for operator routes; a random one is made and logged if unset")
+    timezone: str = Field(default="Asia/Shanghai", description="sites' time zone unless the rules file's `sites:` "
+                                                                "gives one (IANA name)")
 
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     contract: ContractSettings = Field(default_factory=ContractSettings)
@@ -164,6 +167,12 @@ class Settings(BaseSettings):
                 continue
             out[key] = value
         return out
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
 
     @model_validator(mode="after")
     def _production_needs_real_credentials(self) -> Settings:

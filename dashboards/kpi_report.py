@@ -1,19 +1,20 @@
 """Daily KPI report per site: the KPIs of ``kpis`` (one definition, one computation, shared with the dashboards,
-the API and the warnings) for a day [00:00, 24:00) in the given time zone, written as CSV and as a readable HTML
+the API and the warnings) for a day [00:00, 24:00) on each site's clock, written as CSV and as a readable HTML
 page, with their red / yellow / green status.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, tzinfo
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy.orm import sessionmaker
 
+from core.zones import Zones
 from kpis.definitions import KPIS, status
-from kpis.service import compute
+from kpis.service import compute_day
 
 __all__ = ["Report", "build", "status", "to_html"]
 
@@ -32,9 +33,11 @@ class Report:
         return csv_path, html_path
 
 
-def build(sessions: sessionmaker, day: date, tz: tzinfo) -> Report:
-    start = datetime.combine(day, time(0), tz)
-    return Report(day, compute(sessions, start, start + timedelta(days=1)))
+def build(sessions: sessionmaker, day: date, zones: Zones | tzinfo) -> Report:
+    """The report of ``day``: each site's own calendar day in its zone (a single zone for all sites may be given)."""
+    if not isinstance(zones, Zones):
+        zones = Zones.fixed(zones)
+    return Report(day, compute_day(sessions, zones, day))
 
 
 COLOURS = {"green": "#dafbe1", "yellow": "#fff8c5", "red": "#ffebe9", "n/a": "#f6f8fa"}

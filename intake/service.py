@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -240,12 +240,12 @@ def known_places(session: Session) -> list[str]:
     return sorted(units | buildings)
 
 
-def promise(order: WorkOrder, now: datetime) -> str:
-    """What the owner is told to expect."""
+def promise(order: WorkOrder, now: datetime, tz: tzinfo | None = None) -> str:
+    """What the owner is told to expect (clock times in ``tz``, the site's zone)."""
     if order.status == Status.OPEN.value:
-        return f"a technician answers by {order.ack_due_at.astimezone():%H:%M}"
+        return f"a technician answers by {order.ack_due_at.astimezone(tz):%H:%M}"
     if order.status in (Status.ACKNOWLEDGED.value, Status.IN_PROGRESS.value):
-        return f"fixed by {order.resolve_due_at.astimezone():%Y-%m-%d %H:%M}"
+        return f"fixed by {order.resolve_due_at.astimezone(tz):%Y-%m-%d %H:%M}"
     if order.status == Status.RESOLVED.value:
         return "resolved: please rate it, or tell us it is not fixed"
     return "closed"

@@ -1,4 +1,5 @@
-"""The KPI watch: every ``kpis.every_s`` it computes each site's KPIs over the site's day so far, writes them to
+"""The KPI watch: every ``kpis.every_s`` it computes each site's KPIs over the site's day so far (on the site's
+clock), writes them to
 InfluxDB (measurement ``kpi``, what the dashboards' KPI tiles show), and when a KPI changes colour it records a
 warning and tells the site's managers through the notification channels. No repeats while the colour stays.
 
@@ -10,15 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import datetime
 
 from sqlalchemy.orm import sessionmaker
 
 from core.clock import Clock, epoch_ms
+from core.zones import Zones
 from ingest.lineprotocol import Point
 from kpis.definitions import KPIS
 from kpis.models import KpiConfig, KpiState, KpiWarning
-from kpis.service import compute
+from kpis.service import compute_days
 from notifications.service import enqueue, targets
 from people.oncall import OnCallRouter
 
@@ -28,10 +30,10 @@ log = logging.getLogger(__name__)
 class KpiWatch:
     def __init__(self, sessions: sessionmaker, config: KpiConfig, router: OnCallRouter, *, clock: Clock,
                  metrics: Callable[[Point], None] | None = None, channels: frozenset[str] = frozenset(),
-                 notify_prefix: str = "community-notify", tz: tzinfo | None = None) -> None:
+                 notify_prefix: str = "community-notify", zones: Zones | None = None) -> None:
         self.sessions, self.config, self.router, self.clock = sessions, config, router, clock
         self.metrics = metrics or (lambda _point: None)
-        self.channels, self.notify_prefix, self.tz = channels, notify_prefix, tz
+        self.channels, self.notify_prefix, self.zones = channels, notify_prefix, zones or Zones()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.runs = 0
@@ -55,9 +57,7 @@ class KpiWatch:
     def run_once(self) -> list[KpiWarning]:
         """Judge every site's KPIs now; returns the warnings it sent."""
         now = self.clock()
-        local = now.astimezone(self.tz)
-        start = datetime.combine(local.date(), time(0), local.tzinfo)
-        table = compute(self.sessions, start, now + timedelta(microseconds=1))  # "so far" includes this instant
+        table = compute_days(self.sessions, self.zones, now)
         warnings: list[KpiWarning] = []
         with self.sessions.begin() as session:
             for row in table.to_dict("records"):

@@ -3,12 +3,13 @@ daily report, the KPI watch (its warnings and the points the dashboards show) an
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, tzinfo
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from core.zones import Zones
 from devices.models import Device
 from kpis.definitions import KPIS, status
 from workorders.models import REQUEST, WorkOrder, WorkOrderEvent
@@ -33,6 +34,34 @@ def compute(sessions: sessionmaker, start: datetime, end: datetime, site: str | 
         if kpi.key in table:
             table[f"{kpi.key}_status"] = [status(v, kpi.target) for v in table[kpi.key]]
     return table
+
+
+def sites(sessions: sessionmaker) -> list[str]:
+    with sessions() as session:
+        return sorted(set(session.scalars(select(Device.site).distinct())) |
+                      set(session.scalars(select(WorkOrder.site).distinct())))
+
+
+def day_of(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """[00:00, 24:00) of a day on a site's clock."""
+    start = datetime.combine(day, time(0), tz)
+    return start, datetime.combine(day + timedelta(days=1), time(0), tz)
+
+
+def compute_days(sessions: sessionmaker, zones: Zones, now: datetime) -> pd.DataFrame:
+    """Each site's KPIs over its own day so far (the day and midnight of its own zone; this instant included)."""
+    parts = []
+    for site in sites(sessions):
+        tz = zones.of(site)
+        start, _ = day_of(now.astimezone(tz).date(), tz)
+        parts.append(compute(sessions, start, now + timedelta(microseconds=1), site))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def compute_day(sessions: sessionmaker, zones: Zones, day: date) -> pd.DataFrame:
+    """Each site's KPIs over a whole day of its own calendar (the daily report)."""
+    parts = [compute(sessions, *day_of(day, zones.of(site)), site) for site in sites(sessions)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def _load(sessions: sessionmaker, end: datetime, site: str | None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

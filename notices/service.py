@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
@@ -27,9 +27,10 @@ def device_name(kind: str, device_id: str) -> str:
 
 
 def post(session: Session, order: WorkOrder, phase: str, now: datetime, texts: NoticeTexts,
-         topic_prefix: str, *, building: str | None = None) -> Notice | None:
+         topic_prefix: str, *, building: str | None = None, tz: tzinfo | None = None) -> Notice | None:
     """The notice for this order's scope and phase (``fault`` or ``fixed``), also queued for MQTT; None when the
-    order concerns no owner. ``building`` posts a building notice for an order of a whole site (a storm)."""
+    order concerns no owner. ``building`` posts a building notice for an order of a whole site (a storm). Clock
+    times are in ``tz``, the site's zone."""
     scope = Scope.BUILDING if building else Scope(order.scope)
     building = building or order.building
     if scope is Scope.NONE or (scope is Scope.UNIT and not order.unit):
@@ -39,8 +40,8 @@ def post(session: Session, order: WorkOrder, phase: str, now: datetime, texts: N
         (Scope.UNIT, "fault"): texts.unit_fault, (Scope.UNIT, "fixed"): texts.unit_fixed,
     }.get((scope, phase), texts.progress)
     text = render(template, device=device_name(order.kind, order.device_id), building=building,
-                  unit=order.unit, title=order.title, dispatched=order.created_at.astimezone(), fixed=now.astimezone(),
-                  step=PROGRESS.get(phase, phase), at=now.astimezone())
+                  unit=order.unit, title=order.title, dispatched=order.created_at.astimezone(tz),
+                  fixed=now.astimezone(tz), step=PROGRESS.get(phase, phase), at=now.astimezone(tz))
     unit = order.unit if scope is Scope.UNIT else None
     notice = Notice(work_order_id=order.id, site=order.site, building=building, unit=unit, phase=phase,
                     text=text, created_at=now)

@@ -3,10 +3,11 @@ site and skill at a given time, and who is next when nobody answers."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.zones import Zones
 from devices.kinds import Skill
 
 
@@ -27,10 +28,12 @@ class Rotation(_Strict):
 
     members: list[str] = Field(min_length=1)
     period_h: float = Field(default=24, gt=0)
-    start: datetime = datetime(2026, 1, 1, 8, 0).astimezone()
+    start: datetime = Field(default=datetime(2026, 1, 1, 8, 0),
+                            description="first hand-over; without a zone it is the site's local time")
 
-    def on_duty(self, at: datetime) -> str:
-        slot = int((at - self.start).total_seconds() // (self.period_h * 3600))
+    def on_duty(self, at: datetime, tz: tzinfo | None = None) -> str:
+        start = self.start if self.start.tzinfo else self.start.replace(tzinfo=tz or at.tzinfo)
+        slot = int((at - start).total_seconds() // (self.period_h * 3600))
         return self.members[slot % len(self.members)]
 
 
@@ -59,8 +62,9 @@ class OnCall(_Strict):
 
 
 class OnCallRouter:
-    def __init__(self, oncall: OnCall) -> None:
+    def __init__(self, oncall: OnCall, zones: Zones | None = None) -> None:
         self.oncall = oncall
+        self.zones = zones or Zones()
         self.people = {p.id: p for p in oncall.people}
 
     def levels(self, site: str, skill: Skill) -> list[Rotation]:
@@ -72,7 +76,7 @@ class OnCallRouter:
         levels = self.levels(site, skill)
         if level >= len(levels):
             return None
-        return self.people[levels[level].on_duty(at)]
+        return self.people[levels[level].on_duty(at, self.zones.of(site))]  # hand-overs on the site's clock
 
     def person(self, person_id: str | None) -> Person | None:
         return self.people.get(person_id) if person_id else None

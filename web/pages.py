@@ -41,6 +41,10 @@ def sla_of(order: WorkOrder, now: datetime) -> dict:
     return {"label": label, "due_iso": due.isoformat(), "seconds": seconds, "text": text}
 
 
+def desk_zones(request: Request):  # noqa: ANN201 - core.zones.Zones
+    return request.app.state.desk.zones
+
+
 def _me(request: Request, sessions: SessionsDep, now: NowDep) -> Principal | None:
     return resolve_principal(sessions, request.cookies.get(COOKIE), request.app.state.operator_token, now)
 
@@ -60,8 +64,14 @@ def _home_of(role: Role) -> str:
 
 
 def _page(request: Request, name: str, title: str, **context: object) -> HTMLResponse:
+    zones = request.app.state.desk.zones
+
+    def local(at: datetime, site: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """A time on the clock of the site it concerns (stored in UTC)."""
+        return zones.local(at, site).strftime(fmt)
+
     return templates.TemplateResponse(request, name, {
-        "title": title, "flash": request.query_params.get("flash"),
+        "title": title, "flash": request.query_params.get("flash"), "local": local,
         "error": request.query_params.get("error"), **context})
 
 
@@ -151,9 +161,10 @@ def owner_notices(request: Request, sessions: SessionsDep, now: NowDep) -> Respo
         rows = notices.latest(session, me, 50)
         requests = intake.mine(session, me)
     window = timedelta(hours=config.reopen_window_h)
+    zones = desk_zones(request)
     return _page(request, "notices.html", "Notices", me=me, notices=rows, requests=requests,
-                 promises={r.id: intake.promise(r, now) for r in requests}, categories=config.categories,
-                 max_photos=config.max_photos,
+                 promises={r.id: intake.promise(r, now, zones.of(r.site)) for r in requests},
+                 categories=config.categories, max_photos=config.max_photos,
                  reopenable={r.id: bool(r.resolved_at and now - r.resolved_at <= window) for r in requests})
 
 
@@ -176,7 +187,7 @@ def report(request: Request, sessions: SessionsDep, limits: LimitsDep, now: NowD
         order, _ = intake.submit(desk, config, request.app.state.attachments_dir, new, uploads)
     except intake.RequestError as err:
         return _to("/ui/notices", error=f"Not sent: {err}.")
-    return _to("/ui/notices", flash=f"Request #{order.id} sent: {intake.promise(order, now)}.")
+    return _to("/ui/notices", flash=f"Request #{order.id} sent: {intake.promise(order, now, desk.zones.of(me.site))}.")
 
 
 @router.post("/requests/{order_id}/rating")
@@ -280,7 +291,8 @@ def desk_record(request: Request, sessions: SessionsDep, limits: LimitsDep, now:
     except intake.RequestError as err:
         return _to("/ui/desk", error=f"Not recorded: {err}.")
     who = order.assignee or "the office (nobody on call for it)"
-    return _to("/ui/desk", flash=f"#{order.id} recorded and dispatched to {who}: {intake.promise(order, now)}.")
+    promise = intake.promise(order, now, desk.zones.of(order.site))
+    return _to("/ui/desk", flash=f"#{order.id} recorded and dispatched to {who}: {promise}.")
 
 
 @router.get("/follow-up", response_class=HTMLResponse)

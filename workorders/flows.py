@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock, utcnow
+from core.zones import Zones
 from devices.kinds import Skill
 from ingest.lineprotocol import Point
 from notices import service as notices
@@ -60,13 +61,15 @@ class UnitOfWork:
 class WorkOrderDesk:
     def __init__(self, sessions: sessionmaker, *, sla: dict[Priority, SlaTimes], matrix: Matrix, oncall: OnCall,
                  texts: NoticeTexts, clock: Clock = utcnow, metrics: MetricSink | None = None,
+                 zones: Zones | None = None,
                  notice_prefix: str = "community-notices", notify_prefix: str = "community-notify",
                  channels: frozenset[str] = frozenset({"webhook", "email", "mqtt"})) -> None:
         self.sessions = sessions
         self.sla = sla
         self.matrix = matrix
         self.oncall = oncall
-        self.router = OnCallRouter(oncall)
+        self.zones = zones or Zones()
+        self.router = OnCallRouter(oncall, self.zones)
         self.texts = texts
         self.clock = clock
         self.metrics = metrics or (lambda _point: None)
@@ -102,7 +105,7 @@ class WorkOrderDesk:
         if person:
             service.audit(session, order, now, SYSTEM, "assigned", note=person.id)
         self.notify(session, order, "new work order", [person] if person else [], now)
-        notices.post(session, order, "fault", now, self.texts, self.notice_prefix)
+        notices.post(session, order, "fault", now, self.texts, self.notice_prefix, tz=self.zones.of(order.site))
         work.points.append(service.metric(order, "created", now))
         return order
 
@@ -111,9 +114,11 @@ class WorkOrderDesk:
         """A lifecycle transition with its consequences (the "fixed" notice, the metric)."""
         target = service.apply_transition(work.session, order, action, actor, note, now)
         if target is Status.RESOLVED:
-            notices.post(work.session, order, "fixed", now, self.texts, self.notice_prefix)
+            notices.post(work.session, order, "fixed", now, self.texts, self.notice_prefix,
+                         tz=self.zones.of(order.site))
         elif order.kind == REQUEST and action in notices.PROGRESS:  # the person who asked hears of every step
-            notices.post(work.session, order, action, now, self.texts, self.notice_prefix)
+            notices.post(work.session, order, action, now, self.texts, self.notice_prefix,
+                         tz=self.zones.of(order.site))
         work.points.append(service.metric(order, action, now))
 
     def notify(self, session: Session, order: WorkOrder, what: str, people: list[Person], now: datetime) -> None:

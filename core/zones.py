@@ -1,0 +1,37 @@
+"""Each site's clock: an IANA time zone per site (the rules file's ``sites:``), defaulting to
+``COMMUNITY_TIMEZONE`` (Asia/Shanghai). Timestamps are stored in UTC; the site's zone decides night windows, the
+report's day, rota hand-overs, "today", and the clock times people read."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT = "Asia/Shanghai"
+
+
+def zone(name: str) -> ZoneInfo:
+    """The zone of this IANA name; ``ValueError`` naming it when there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)") from None
+
+
+class Zones:
+    def __init__(self, default: str = DEFAULT, sites: dict[str, str] | None = None) -> None:
+        self.default = zone(default)
+        self.sites = {site: zone(name) for site, name in (sites or {}).items()}
+
+    @classmethod
+    def fixed(cls, tz: tzinfo) -> Zones:
+        """Every site on one given zone (tests, and callers that already chose one)."""
+        zones = cls()
+        zones.default = tz  # type: ignore[assignment]
+        return zones
+
+    def of(self, site: str | None) -> ZoneInfo:
+        return self.sites.get(site, self.default) if site else self.default
+
+    def local(self, at: datetime, site: str | None) -> datetime:
+        return at.astimezone(self.of(site))
