@@ -147,8 +147,16 @@ def compose_environment(values: dict[str, str]) -> dict[str, str]:
     """The service's environment from docker-compose.yml, with ``${VAR...}`` filled in as compose would."""
     env = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["x-service-env"]
 
+    def value(match: re.Match) -> str:
+        name, modifier = match.group(1), match.group(2) or ""
+        if name in values:
+            return values[name]
+        if modifier.startswith(":-"):  # ${NAME:-default}
+            return modifier[2:]
+        raise KeyError(f"{name} must be set in .env")
+
     def fill(text: str) -> str:
-        return re.sub(r"\$\{([A-Z_]+)(:[?-][^}]*)?\}", lambda m: values[m.group(1)], str(text))
+        return re.sub(r"\$\{([A-Z_]+)(:[?-][^}]*)?\}", value, str(text))
 
     return {key: fill(value) for key, value in env.items()}
 
