@@ -1,5 +1,6 @@
 """HTTP routes for work orders (thin: the rules live in ``workorders.service`` and ``workorders.flows``)."""
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -55,20 +56,27 @@ def get_order(order_id: int, me: Me, sessions: SessionsDep) -> WorkOrderDetail:
         return WorkOrderDetail.model_validate(service.get(session, order_id))
 
 
-def _transition(desk: WorkOrderDesk, order_id: int, action: str, me: Principal, note: str | None) -> WorkOrder:
+def _change(me: Principal, sessions, limits, order_id: int, roles: tuple[Role, ...],  # noqa: ANN001
+            action: Callable[[], WorkOrder]) -> WorkOrder:
+    """Every change of an order: the caller's role, the order on their sites, the write throttle, then the action;
+    a step not allowed from the order's state answers 409, a bad value 422."""
+    require(me, *roles)
+    check_workable(sessions, me, order_id)
+    throttle_writes(limits, me)
     try:
-        return desk.transition(order_id, action, me.username, note, person=me.person_id)
+        return action()
     except TransitionError as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+    except ValueError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
 
 
 def _act(action: str, roles: tuple[Role, ...]):  # noqa: ANN202 - a route function
     def endpoint(order_id: int, me: Me, sessions: SessionsDep, limits: LimitsDep, desk: DeskDep,
                  body: ActionIn | None = None) -> WorkOrder:
-        require(me, *roles)
-        check_workable(sessions, me, order_id)
-        throttle_writes(limits, me)
-        return _transition(desk, order_id, action, me, body.note if body else None)
+        note = body.note if body else None
+        return _change(me, sessions, limits, order_id, roles,
+                       lambda: desk.transition(order_id, action, me.username, note, person=me.person_id))
 
     endpoint.__name__ = f"{action}_order"
     return endpoint
@@ -85,13 +93,8 @@ def follow_up(order_id: int, body: FollowUpIn, me: Me, sessions: SessionsDep, li
               desk: DeskDep) -> WorkOrder:
     """Record the follow-up call or visit: the owner's rating, or ``"outcome": "no_answer"``; closes a resolved
     order (an order closes only after one, or after ``intake.followup_timeout_h`` as "no answer")."""
-    require(me, Role.STAFF)
-    check_workable(sessions, me, order_id)
-    throttle_writes(limits, me)
-    try:
-        return desk.follow_up(order_id, me.username, body.rating, body.comment)
-    except TransitionError as err:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+    return _change(me, sessions, limits, order_id, (Role.STAFF,),
+                   lambda: desk.follow_up(order_id, me.username, body.rating, body.comment))
 
 
 @router.post("/work-orders/{order_id}/classify", response_model=WorkOrderOut)
@@ -99,25 +102,13 @@ def classify(order_id: int, body: ClassifyIn, me: Me, sessions: SessionsDep, lim
              desk: DeskDep) -> WorkOrder:
     """Move an order to another cell of the demand-response matrix; its deadlines are set again from its creation
     (audited). Staff only."""
-    require(me, Role.STAFF)
-    check_workable(sessions, me, order_id)
-    throttle_writes(limits, me)
-    try:
-        return desk.classify(order_id, body.cell, me.username, body.note)
-    except TransitionError as err:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+    return _change(me, sessions, limits, order_id, (Role.STAFF,),
+                   lambda: desk.classify(order_id, body.cell, me.username, body.note))
 
 
 @router.post("/work-orders/{order_id}/assign", response_model=WorkOrderOut)
 def assign(order_id: int, body: AssignIn, me: Me, sessions: SessionsDep, limits: LimitsDep,
            desk: DeskDep) -> WorkOrder:
     """Hand the order to another on-call person (a transfer; audited, and they are told). Staff only."""
-    require(me, Role.STAFF)
-    check_workable(sessions, me, order_id)
-    throttle_writes(limits, me)
-    try:
-        return desk.assign(order_id, body.person, me.username, body.note)
-    except TransitionError as err:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
-    except ValueError as err:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
+    return _change(me, sessions, limits, order_id, (Role.STAFF,),
+                   lambda: desk.assign(order_id, body.person, me.username, body.note))
