@@ -19,18 +19,11 @@ def zone(name: str) -> ZoneInfo:
 
 
 class Zones:
-    def __init__(self, default: str = DEFAULT, sites: dict[str, str] | None = None) -> None:
-        self.default = zone(default)
+    def __init__(self, default: str | tzinfo = DEFAULT, sites: dict[str, str] | None = None) -> None:
+        self.default = zone(default) if isinstance(default, str) else default
         self.sites = {site: zone(name) for site, name in (sites or {}).items()}
 
-    @classmethod
-    def fixed(cls, tz: tzinfo) -> Zones:
-        """Every site on one given zone (tests, and callers that already chose one)."""
-        zones = cls()
-        zones.default = tz  # type: ignore[assignment]
-        return zones
-
-    def of(self, site: str | None) -> ZoneInfo:
+    def of(self, site: str | None) -> tzinfo:
         return self.sites.get(site, self.default) if site else self.default
 
     def local(self, at: datetime, site: str | None) -> datetime:

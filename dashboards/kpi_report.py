@@ -36,7 +36,7 @@ class Report:
 def build(sessions: sessionmaker, day: date, zones: Zones | tzinfo) -> Report:
     """The report of ``day``: each site's own calendar day in its zone (a single zone for all sites may be given)."""
     if not isinstance(zones, Zones):
-        zones = Zones.fixed(zones)
+        zones = Zones(zones)
     return Report(day, compute_day(sessions, zones, day))
 
 

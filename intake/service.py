@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -40,6 +41,13 @@ class Photo:
     data: bytes
     content_type: str
     extension: str
+
+
+def read_uploads(files: Iterable[object], limit: int) -> list[bytes]:
+    """The bytes of uploaded files (FastAPI ``UploadFile``s), at most ``limit`` + 1 of each, so an oversized one is
+    still recognised as such; empty file fields, as a form sends them, are skipped."""
+    data = (getattr(upload, "file", upload).read(limit + 1) for upload in files)
+    return [raw for raw in data if raw]
 
 
 def clean_photo(raw: bytes, limit: int) -> Photo:

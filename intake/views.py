@@ -34,16 +34,6 @@ IntakeDep = Annotated[IntakeConfig, Depends(_intake)]
 AttachmentsDep = Annotated[Path, Depends(_attachments)]
 
 
-def read_photos(files: list[UploadFile], intake: IntakeConfig) -> list[bytes]:
-    """The uploaded photos' bytes (empty file fields, as a form sends them, are skipped)."""
-    photos = []
-    for upload in files:
-        data = upload.file.read(intake.max_photo_bytes + 1)
-        if data:
-            photos.append(data)
-    return photos
-
-
 def submitted(response: Response, result: tuple[WorkOrder, bool]) -> WorkOrder:
     order, created = result
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -69,7 +59,8 @@ def report(response: Response, me: Me, limits: LimitsDep, desk: DeskDep, intake:
     new = NewRequest(site=me.site, building=me.building, unit=unit, category=category, description=description,
                      reporter=me.username, reporter_phone=None, channel="app", source="owner")
     try:
-        return submitted(response, service.submit(desk, intake, folder, new, read_photos(list(photos), intake)))
+        uploads = service.read_uploads(photos, intake.max_photo_bytes)
+        return submitted(response, service.submit(desk, intake, folder, new, uploads))
     except RequestError as err:
         raise bad_request(err) from None
 

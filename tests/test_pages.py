@@ -29,16 +29,22 @@ def orders(runtime) -> list:
         return session.execute(text("SELECT id FROM work_orders")).all()
 
 
-@pytest.fixture
-def site(alert_service, publisher, unique):
-    runtime = alert_service()
-    add_people(runtime)
+def serve(runtime) -> tuple[uvicorn.Server, threading.Thread, int]:  # noqa: ANN001 - a Runtime
+    """The service's HTTP app on a free port, started on a thread: (server, thread, port)."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app_for(runtime, OPERATOR), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     assert wait_for(lambda: server.started, 10)
+    return server, thread, port
+
+
+@pytest.fixture
+def site(alert_service, publisher, unique):
+    runtime = alert_service()
+    add_people(runtime)
+    server, thread, port = serve(runtime)
     fleet = Fleet(seed=14, prefix=unique)
     now = int(time.time() * 1000)
     publisher.publish([fleet.telemetry(d, now) for d in fleet.devices])
@@ -258,13 +264,8 @@ def test_a_missed_resolve_timer_escalates_and_shows_on_the_order_page(alert_serv
     clock = FakeClock()
     runtime = alert_service(clock=clock)
     add_people(runtime)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app_for(runtime, OPERATOR), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server, thread, port = serve(runtime)
     try:
-        assert wait_for(lambda: server.started, 10)
         from intake.service import NewRequest, submit
 
         order, _ = submit(runtime.orders, runtime.alert_config.intake, runtime.settings.data_dir / "attachments",

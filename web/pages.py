@@ -64,7 +64,7 @@ def _home_of(role: Role) -> str:
 
 
 def _page(request: Request, name: str, title: str, **context: object) -> HTMLResponse:
-    zones = request.app.state.desk.zones
+    zones = desk_zones(request)
 
     def local(at: datetime, site: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         """A time on the clock of the site it concerns (stored in UTC)."""
@@ -182,7 +182,7 @@ def report(request: Request, sessions: SessionsDep, limits: LimitsDep, now: NowD
     new = intake.NewRequest(site=me.site, building=me.building, unit=me.unit if where == "unit" else None,
                             category=category, description=description, reporter=me.username, reporter_phone=None,
                             channel="app", source="owner")
-    uploads = [data for data in (f.file.read(config.max_photo_bytes + 1) for f in photos) if data]
+    uploads = intake.read_uploads(photos, config.max_photo_bytes)
     try:
         order, _ = intake.submit(desk, config, request.app.state.attachments_dir, new, uploads)
     except intake.RequestError as err:
