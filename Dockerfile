@@ -8,6 +8,7 @@ COPY gateway gateway
 COPY ingest ingest
 COPY devices devices
 COPY people people
+COPY register register
 COPY intake intake
 COPY kpis kpis
 COPY workorders workorders

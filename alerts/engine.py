@@ -30,7 +30,7 @@ from alerts.storms import Apply, Attach, Detach, Open, Resolve, StormGate
 from devices import service as registry
 from devices.kinds import KINDS, Kind
 from devices.kinds.base import StatusPayload
-from devices.models import Device
+from devices.models import RETIRED, Device
 from gateway.contract import DeviceMessage
 from gateway.envelope import Envelope
 from gateway.topics import Channel
@@ -78,7 +78,8 @@ class AlertEngine:
     def __init__(self, sessions: sessionmaker, config: AlertConfig, service: AlertService, *,
                  clock: Callable[[], datetime], influx: InfluxV1Client | None = None,
                  on_change: Callable[[], None] | None = None, tick_s: float = 1.0,
-                 device_flush_s: float = 2.0, analytics_delay_s: float = 60.0) -> None:
+                 device_flush_s: float = 2.0, analytics_delay_s: float = 60.0,
+                 register_read_s: float = 10.0) -> None:
         self.sessions = sessions
         self.config = config
         self.service = service
@@ -88,6 +89,8 @@ class AlertEngine:
         self.tick_s = tick_s
         self.device_flush_s = device_flush_s
         self.analytics_delay_s = analytics_delay_s
+        self.register_read_s = register_read_s  # how soon a device retired in the register stops its rules
+        self._next_register_read = 0.0
         self.evaluator = Evaluator(config.rules)
         self.analytics_rules = [r for r in config.rules if isinstance(r, AnalyticsRule)]
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -144,9 +147,11 @@ class AlertEngine:
         with self.sessions() as session:
             devices = session.scalars(select(Device)).all()
             firing = session.execute(select(Alert.rule_id, Alert.device_id).where(Alert.firing.is_(True))).all()
-        refs = [DeviceRef(d.device_id, d.site, d.building, Kind(d.kind), d.unit, d.medium) for d in devices]
-        last_seen = {d.device_id: int(d.last_seen.timestamp() * 1000) for d in devices}
+        refs = [DeviceRef(d.device_id, d.site, d.building, Kind(d.kind), d.unit, d.medium) for d in devices
+                if d.status not in RETIRED]
+        last_seen = {d.device_id: int(d.last_seen.timestamp() * 1000) for d in devices if d.last_seen}
         self.evaluator.restore(refs, {(r, d) for r, d in firing}, last_seen)
+        self.evaluator.retire(frozenset(d.device_id for d in devices if d.status in RETIRED))
         incidents, members = self.service.open_incidents()
         self.storms.restore(incidents, members, self._now_ms())
 
@@ -211,8 +216,17 @@ class AlertEngine:
         self._retrying(lambda: escalate_due(self.service.desk))
         self._retrying(lambda: close_unanswered(self.service.desk, self.config.intake.followup_timeout_h))
         self._retrying(self.service.resolve_flapping_due)
+        if time.monotonic() >= self._next_register_read:
+            self._retrying(self._read_retired)
         self.on_change()
         self.ticks += 1
+
+    def _read_retired(self) -> None:
+        """Devices the register rejected or decommissioned (staff may do it from any process) stop their rules."""
+        with self.sessions() as session:
+            retired = session.scalars(select(Device.device_id).where(Device.status.in_(RETIRED))).all()
+        self.evaluator.retire(frozenset(retired))
+        self._next_register_read = time.monotonic() + self.register_read_s
 
     def _apply(self, signal: Signal) -> None:
         """A loss (offline / silent) goes through the storm gate first: it may be part of a power cut."""

@@ -77,6 +77,7 @@ class Evaluator:
         self._devices: dict[str, _DeviceMemory] = {}
         self._active: set[tuple[str, str]] = set()  # (rule id, device id) currently firing
         self._lost: dict[str, str] = {}  # device id -> the loss rule (offline / absence) firing for it
+        self._retired: frozenset[str] = frozenset()  # rejected or decommissioned in the register: no rules run
 
     # --- state shared with the persisted alerts ---
     def restore(self, devices: list[DeviceRef], firing: set[tuple[str, str]], last_seen_ms: dict[str, int]) -> None:
@@ -87,6 +88,12 @@ class Evaluator:
         loss = {r.id for r in self.rules if r.type in LOSS}
         self._lost = {device: rule for rule, device in firing if rule in loss}
 
+    def retire(self, device_ids: frozenset[str]) -> None:
+        """The register's rejected and decommissioned devices: their rules stop (absence timers included)."""
+        for device_id in device_ids - self._retired:
+            self._devices.pop(device_id, None)
+        self._retired = device_ids
+
     def is_active(self, rule_id: str, device_id: str) -> bool:
         return (rule_id, device_id) in self._active
 
@@ -96,6 +103,8 @@ class Evaluator:
 
     # --- stream ---
     def observe(self, msg: DeviceMessage) -> list[Signal]:
+        if msg.topic.device_id in self._retired:
+            return []
         memory = self._remember(msg)
         if memory is None:
             return []

@@ -30,6 +30,7 @@ from kpis import views as kpi_views
 from notices import views as notice_views
 from people import views as people_views
 from people.views import Staff
+from register import views as register_views
 from web import pages
 from workorders import views as order_views
 from workorders.flows import WorkOrderDesk
@@ -114,7 +115,8 @@ def create_app(
         ]
 
     for router in (people_views.router, intake_views.router, order_views.router, alert_views.router,
-                   notice_views.router, device_views.router, kpi_views.router, pages.router):
+                   notice_views.router, device_views.router, register_views.router, kpi_views.router,
+                   pages.router):
         app.include_router(router)
     return app
 

@@ -68,12 +68,34 @@ def main(argv: list[str] | None = None) -> int:
     users.add_argument("--building")
     users.add_argument("--unit")
 
+    imp = sub.add_parser("import", help="import the register from a .csv (UTF-8 or GBK) or .xlsx file "
+                                        "(templates in docs/templates/)")
+    imp.add_argument("what", choices=["sites", "households", "owners", "devices"])
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--dry-run", action="store_true", help="check and count, change nothing")
+    imp.add_argument("--apply-good", action="store_true", help="apply the good rows even if some are bad")
+    imp.add_argument("--invites", type=Path, default=None,
+                     help="owners: where to write new owners' invite codes (default: var/invites/)")
+
+    exp = sub.add_parser("export", help="export the register to .csv or .xlsx (importable as it is)")
+    exp.add_argument("what", choices=["sites", "households", "owners", "devices"])
+    exp.add_argument("file", type=Path)
+    exp.add_argument("--lang", choices=["en", "zh"], default="en", help="header language")
+
+    creds = sub.add_parser("credentials", help="issue MQTT credentials for the register's devices and write "
+                                               "Mosquitto's password files and ACL")
+    creds.add_argument("--out", type=Path, default=Path("var/mosquitto"), help="where passwd-* and acl go")
+    creds.add_argument("--service-user", action="append", default=[], metavar="NAME",
+                       help="a broker user per service process (default: community-service)")
+    creds.add_argument("--reload-pid", type=int, default=None, help="SIGHUP this Mosquitto afterwards")
+
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     handler = {
         "run": cmd_run, "simulate": cmd_simulate, "services": cmd_services, "demo": cmd_demo,
         "dead-letters": cmd_dead_letters, "faults": cmd_faults, "rules": cmd_rules, "add-user": cmd_add_user,
-        "dashboards": cmd_dashboards, "report": cmd_report,
+        "dashboards": cmd_dashboards, "report": cmd_report, "import": cmd_import, "export": cmd_export,
+        "credentials": cmd_credentials,
     }[args.command]
     return handler(args) or 0
 
@@ -338,6 +360,85 @@ def cmd_rules(args: argparse.Namespace) -> int:
     print(f"{path or DEFAULT_RULES}: {len(config.rules)} rules (with every device kind's own)")
     for rule in config.rules:
         print(f"  {rule.id:32s} {rule.type:9s} {rule.kind.value:8s} {rule.priority.value:12s} {rule.title}")
+    return 0
+
+
+def _sessions():  # noqa: ANN202 - sessionmaker on the configured database, migrated
+    from community.schema import migrate
+    from core.db import make_engine, session_factory
+
+    engine = make_engine(_settings().resolved_database_url)
+    migrate(engine)
+    return session_factory(engine)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from register.imports import run_import
+    from register.tables import write_table
+
+    if not args.file.is_file():
+        print(f"error: no file {args.file}", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    report = run_import(_sessions(), args.what, args.file.read_bytes(), args.file.name, now=now,
+                        dry_run=args.dry_run, apply_good=args.apply_good,
+                        progress=lambda phase, done, total: print(f"  {phase} {done}/{total} rows", flush=True))
+    for error in report.errors[:200]:
+        print(f"  {error}")
+    if len(report.errors) > 200:
+        print(f"  ... and {len(report.errors) - 200} more")
+    print(report.summary() + (" (dry run)" if args.dry_run else ""))
+    if report.invites:
+        path = args.invites or Path("var/invites") / f"invites-{now:%Y%m%dT%H%M%S}.csv"
+        write_table(pd.DataFrame(report.invites), path).chmod(0o600)  # codes in clear
+        print(f"{len(report.invites)} new owners: their one-time invite codes are in {path} (print and hand over; "
+              "they set a password at POST /auth/activate)")
+    return 0 if report.ok or report.applied else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from register.imports import export_frame
+    from register.tables import TableError, write_table
+
+    with _sessions()() as session:
+        frame = export_frame(args.what, session, lang=args.lang)
+    try:
+        write_table(frame, args.file)
+    except TableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(frame)} {args.what} to {args.file}")
+    return 0
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from register import credentials
+
+    settings = _settings()
+    now = datetime.now(UTC)
+    with _sessions().begin() as session:
+        issued, refused = credentials.issue(session, now, service_users=tuple(args.service_user) or
+                                            credentials.SERVICE_USERS, prefix=settings.mqtt.topic_prefix,
+                                            reserved_prefix=settings.mqtt.client_id)
+        rendered = credentials.render(session, prefix=settings.mqtt.topic_prefix,
+                                      notify_prefixes=(settings.notify.notice_topic_prefix,
+                                                       settings.notify.topic_prefix))
+        paths = credentials.write_files(rendered, args.out)
+        if issued:
+            print(f"{len(issued)} new credentials in {credentials.write_issued(issued, args.out, now)} "
+                  "(the only copy of the passwords: hand over, then delete)")
+    for reason in refused:
+        print(f"  refused {reason}")
+    print(f"{rendered.devices} devices and {rendered.services} service users in {', '.join(map(str, paths))}")
+    if args.reload_pid:
+        credentials.reload_broker(args.reload_pid)
+        print(f"sent SIGHUP to Mosquitto (pid {args.reload_pid}): it reloads them, keeping every session")
     return 0
 
 

@@ -225,7 +225,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     dispatcher = Dispatcher(sessions, outbound, clock=clock, max_attempts=notify.max_attempts,
                             base_backoff_s=notify.backoff_s)
     alert_engine = AlertEngine(sessions, alert_config, alerts, clock=clock, influx=influx,
-                               on_change=dispatcher.wake, tick_s=settings.alert.tick_s)
+                               on_change=dispatcher.wake, tick_s=settings.alert.tick_s,
+                               register_read_s=settings.alert.register_read_s)
     kpis = KpiWatch(sessions, alert_config.kpis, desk.router, clock=clock, metrics=writer.submit_point,
                     channels=desk.channels, notify_prefix=notify.topic_prefix, zones=zones)
     listener, urgent_listener = _listeners(settings, counters, writer, alert_engine)

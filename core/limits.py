@@ -110,7 +110,7 @@ class ApiLimits:
     max_upload_bytes: int = 16 * 1024 * 1024  # requests with photos (UPLOAD_PATHS)
 
 
-UPLOAD_PATHS = ("/requests", "/ui/requests")  # where bodies may carry photos
+UPLOAD_PATHS = ("/requests", "/ui/requests", "/register/import")  # bodies with photos or register files
 
 
 class BodySizeLimit:

@@ -87,6 +87,8 @@ class BatchSettings(_Section):
 
 class AlertSettings(_Section):
     tick_s: float = Field(default=1.0, gt=0, description="how often timers (silence, escalation) run")
+    register_read_s: float = Field(default=10.0, gt=0, description="how soon a device rejected or decommissioned "
+                                                                   "in the register stops its rules")
 
 
 class NotifySettings(_Section):

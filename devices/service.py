@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from devices.models import Device
+from devices.models import RETIRED, Device, DeviceStatus
 from people.service import Principal
 
 STAGING = "devices_incoming"
@@ -61,8 +61,10 @@ def _sqlite_upsert(columns: tuple[str, ...]):  # noqa: ANN202 - an Insert statem
 
 
 def list_devices(session: Session, me: Principal, *, site: str | None = None, kind: str | None = None,
-                 limit: int = 1000) -> list[Device]:
+                 status: DeviceStatus | None = None, limit: int = 1000) -> list[Device]:
+    """Devices in service (pending and active) unless a status is asked for."""
     query = select(Device).order_by(Device.device_id).limit(limit)
+    query = query.where(Device.status == status.value) if status else query.where(Device.status.not_in(RETIRED))
     if site:
         query = query.where(Device.site == site)
     if kind:
@@ -72,3 +74,13 @@ def list_devices(session: Session, me: Principal, *, site: str | None = None, ki
 
 def get_device(session: Session, device_id: str) -> Device | None:
     return session.get(Device, device_id)
+
+
+def set_status(session: Session, device_id: str, status: DeviceStatus) -> Device:
+    """Accept (active), reject or decommission a device; the alert engine stops a retired one's rules within
+    ``alert.register_read_s``, and its broker credential is left out of the next generated password file."""
+    device = session.get(Device, device_id)
+    if device is None:
+        raise LookupError(f"device {device_id} is not in the register and was not heard from")
+    device.status = status.value
+    return device

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, delete
+from sqlalchemy import ColumnElement, Select, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.limits import ApiLimits
-from people.models import ApiToken, Role, User
+from people.models import ApiToken, Invite, Role, User
 
 ITERATIONS = 200_000
+INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud or typed from paper
+INVITE_TTL = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -59,18 +62,79 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(candidate.hex(), digest)
 
 
-def create_user(session: Session, username: str, password: str, role: Role, *, person_id: str | None = None,
+def create_user(session: Session, username: str, password: str | None, role: Role, *, person_id: str | None = None,
                 sites: list[str] | None = None, site: str | None = None, building: str | None = None,
-                unit: str | None = None) -> User:
-    if len(password) < 8:
+                unit: str | None = None, name: str | None = None, phone: str | None = None) -> User:
+    """Create or replace a user. Without a password the account waits for its invite code (``create_invite``)."""
+    if password is not None and len(password) < 8:
         raise ValueError("password must have at least 8 characters")
     if role is Role.OWNER and not (site and building):
         raise ValueError("an owner needs a site and a building (and usually a unit)")
     user = session.get(User, username) or User(username=username)
-    user.role, user.password_hash, user.person_id = role.value, hash_password(password), person_id
+    user.role, user.person_id = role.value, person_id
+    user.password_hash = hash_password(password) if password else ""
     user.sites, user.site, user.building, user.unit = list(sites or []), site, building, unit
+    user.name, user.phone, user.disabled = name, phone, False
     session.add(user)
     return user
+
+
+def list_users(session: Session, role: Role | None = None) -> list[User]:
+    query = select(User).order_by(User.role, User.username)
+    return list(session.scalars(query.where(User.role == role.value) if role else query))
+
+
+def update_user(session: Session, username: str, changes: dict) -> User:
+    """Change role, sites, person id, name or phone; ``disabled`` also ends the user's sessions."""
+    user = session.get(User, username)
+    if user is None:
+        raise LookupError(f"no user {username!r}")
+    for name, value in changes.items():
+        setattr(user, name, value.value if isinstance(value, Role) else value)
+    if changes.get("disabled"):
+        session.execute(delete(ApiToken).where(ApiToken.username == username))
+    return user
+
+
+def create_invite(session: Session, username: str, now: datetime, ttl: timedelta = INVITE_TTL) -> tuple[str, datetime]:
+    """A one-time code (``ABCD-EFGH``) with which this user sets a password: their first one, or a new one after
+    staff reset it. Older codes of the user stop working; only the code's hash is kept."""
+    session.execute(delete(Invite).where((Invite.username == username) | (Invite.expires_at < now)))
+    code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(8))
+    code = f"{code[:4]}-{code[4:]}"
+    session.add(Invite(code_hash=_invite_digest(username, code), username=username, expires_at=now + ttl))
+    return code, now + ttl
+
+
+def _invite_digest(username: str, code: str) -> str:
+    return hashlib.sha256(f"{username}\x00{code.strip().upper().replace(' ', '')}".encode()).hexdigest()
+
+
+def redeem_invite(sessions: sessionmaker, limits: ApiLimits, address: str, username: str, code: str,
+                  password: str, now: datetime) -> User:
+    """Set a password with an invite code (rate limited like a login: a code is short)."""
+    username = login_name(username)
+    check_login_rate(limits, address, username)
+    if len(password) < 8:
+        raise LoginRefused("the password needs at least 8 characters")
+    with sessions.begin() as session:
+        invite = session.get(Invite, _invite_digest(username, code))
+        user = session.get(User, username)
+        if invite is None or invite.expires_at < now or user is None or user.disabled:
+            limits.login_failures.failed(_pair(username, address))
+            raise LoginRefused("wrong or expired invite code")
+        limits.login_failures.succeeded(_pair(username, address))
+        user.password_hash = hash_password(password)
+        session.execute(delete(Invite).where(Invite.username == username))
+        session.execute(delete(ApiToken).where(ApiToken.username == username))
+        return user
+
+
+def login_name(text: str) -> str:
+    """Owners log in with their phone number, written any way (``138 0013 8000``, ``+86...``)."""
+    text = text.strip()
+    phone = normalize_phone(text) if re.fullmatch(r"[+\d\s\-()]+", text) else None
+    return phone or text
 
 
 def principal(user: User) -> Principal:
@@ -95,7 +159,8 @@ def user_for_token(session: Session, token: str, now: datetime) -> User | None:
     row = session.get(ApiToken, token_digest(token))
     if row is None or row.expires_at < now:
         return None
-    return session.get(User, row.username)
+    user = session.get(User, row.username)
+    return None if user is None or user.disabled else user
 
 
 def revoke_token(session: Session, token: str) -> None:
@@ -127,10 +192,11 @@ def _pair(username: str, address: str) -> str:
 def log_in(sessions: sessionmaker, limits: ApiLimits, address: str, username: str, password: str,
            now: datetime) -> tuple[str, datetime, Role]:
     """The one login both the API and the pages use: rate limits, password check, a new token."""
+    username = login_name(username)
     check_login_rate(limits, address, username)
     with sessions.begin() as session:
         user = session.get(User, username)
-        if user is None or not verify_password(password, user.password_hash):
+        if user is None or user.disabled or not verify_password(password, user.password_hash):
             limits.login_failures.failed(_pair(username, address))
             raise LoginRefused("wrong username or password")
         limits.login_failures.succeeded(_pair(username, address))
@@ -148,3 +214,17 @@ def resolve_principal(sessions: sessionmaker, token: str | None, operator_token:
     with sessions() as session:
         user = user_for_token(session, token, now)
         return principal(user) if user else None
+
+
+def normalize_phone(text: str) -> str | None:
+    """``+86 138-0013-8000``, ``0086 13800138000`` and ``13800138000`` are one number: digits only, without
+    China's country code on a mobile number. None when it is not a phone number at all."""
+    digits = re.sub(r"[\s\-()（）.]", "", text)
+    plus = digits.startswith("+")
+    digits = digits.lstrip("+")
+    if not digits.isdigit() or not 5 <= len(digits) <= 20:
+        return None
+    for prefix in ("0086", "86"):
+        if (plus or prefix == "0086") and digits.startswith(prefix) and len(digits) == len(prefix) + 11:
+            return digits[len(prefix):]
+    return digits

@@ -56,7 +56,7 @@ def announce(fault: str, active: bool) -> list[tuple[str, dict]]:
 
 
 KIND = DeviceKind(
-    name="access", title="Access door", telemetry=AccessTelemetry,
+    name="access", title_zh="门禁", title="Access door", telemetry=AccessTelemetry,
     events=frozenset(e.value for e in AccessEvent), measurement="access", encode=encode,
     skills=("access", "electrical"),
     simulation=Simulation(simulate, id_prefix="door", per_building=2,

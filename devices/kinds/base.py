@@ -95,11 +95,14 @@ class DeviceKind:
     order: int = 100  # where the kind sorts in lists (simulator fleets, dashboards)
     rules_file: Path | None = None
     fields: dict[str, str] = field(default_factory=dict)  # numeric telemetry fields worth a chart -> unit label
+    title_zh: str = ""  # its Chinese name (spreadsheets and pages say 电梯, not elevator)
 
     def __post_init__(self) -> None:
         problems = [f"{what} {value!r} must match {NAME.pattern}"
                     for what, value in [("kind name", self.name), ("measurement", self.measurement),
                                         *(("skill", s) for s in self.skills)] if not NAME.match(value)]
+        if not self.title_zh:
+            problems.append("title_zh (its Chinese name) is needed")
         if not self.skills:
             problems.append("at least one skill is needed (who repairs it)")
         if not callable(self.encode):

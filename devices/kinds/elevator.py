@@ -79,7 +79,7 @@ def simulate(rng: random.Random, d: SimDeviceLike) -> dict:
 
 
 KIND = DeviceKind(
-    name="elevator", title="Elevator", telemetry=ElevatorTelemetry,
+    name="elevator", title_zh="电梯", title="Elevator", telemetry=ElevatorTelemetry,
     events=frozenset(e.value for e in ElevatorEvent), measurement="elevator", encode=encode, skills=("elevator",),
     simulation=Simulation(simulate, id_prefix="el", per_building=2,
                           event_detail=lambda d: {"floor": d.state.get("floor", 1)}),

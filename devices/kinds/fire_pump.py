@@ -49,7 +49,7 @@ def simulate(rng: random.Random, d: SimDeviceLike) -> dict:
 
 
 KIND = DeviceKind(
-    name="fire_pump", title="Fire pump", telemetry=FirePumpTelemetry,
+    name="fire_pump", title_zh="消防泵", title="Fire pump", telemetry=FirePumpTelemetry,
     events=frozenset(e.value for e in FirePumpEvent), measurement="fire_pump", encode=encode,
     skills=("fire_protection",),
     simulation=Simulation(simulate, id_prefix="fp", per_building=0,

@@ -83,7 +83,7 @@ def simulate(rng: random.Random, d: SimDeviceLike) -> dict:
 
 
 KIND = DeviceKind(
-    name="meter", title="Meter", telemetry=MeterTelemetry, event_payload=MeterEventPayload,
+    name="meter", title_zh="表计", title="Meter", telemetry=MeterTelemetry, event_payload=MeterEventPayload,
     events=frozenset(e.value for e in MeterEvent), measurement="meter", encode=encode,
     skills=("plumbing", "metering", "gas", "heating", "electrical"), names_unit=True,
     simulation=Simulation(simulate, id_prefix="m", per_building=4, setup=setup,
