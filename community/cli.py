@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     creds.add_argument("--out", type=Path, default=Path("var/mosquitto"), help="where passwd-* and acl go")
     creds.add_argument("--service-user", action="append", default=[], metavar="NAME",
                        help="a broker user per service process (default: community-service)")
+    creds.add_argument("--bridge-user", action="append", default=[], metavar="NAME",
+                       help="a user that publishes for many devices (a vendor's cloud, the simulator)")
     creds.add_argument("--reload-pid", type=int, default=None, help="SIGHUP this Mosquitto afterwards")
 
     args = parser.parse_args(argv)
@@ -424,8 +426,8 @@ def cmd_credentials(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     with _sessions().begin() as session:
         issued, refused = credentials.issue(session, now, service_users=tuple(args.service_user) or
-                                            credentials.SERVICE_USERS, prefix=settings.mqtt.topic_prefix,
-                                            reserved_prefix=settings.mqtt.client_id)
+                                            credentials.SERVICE_USERS, bridge_users=tuple(args.bridge_user),
+                                            prefix=settings.mqtt.topic_prefix, reserved_prefix=settings.mqtt.client_id)
         rendered = credentials.render(session, prefix=settings.mqtt.topic_prefix,
                                       notify_prefixes=(settings.notify.notice_topic_prefix,
                                                        settings.notify.topic_prefix))
@@ -435,7 +437,8 @@ def cmd_credentials(args: argparse.Namespace) -> int:
                   "(the only copy of the passwords: hand over, then delete)")
     for reason in refused:
         print(f"  refused {reason}")
-    print(f"{rendered.devices} devices and {rendered.services} service users in {', '.join(map(str, paths))}")
+    print(f"{rendered.devices} devices and {rendered.services} service and bridge users in "
+          f"{', '.join(map(str, paths))}")
     if args.reload_pid:
         credentials.reload_broker(args.reload_pid)
         print(f"sent SIGHUP to Mosquitto (pid {args.reload_pid}): it reloads them, keeping every session")

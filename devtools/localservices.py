@@ -219,6 +219,36 @@ class Mosquitto(LocalService):
         return port_open(self.port)
 
 
+class SecuredMosquitto(Mosquitto):
+    """Mosquitto as production runs it (deploy/mosquitto/mosquitto.conf, without TLS): a device listener where the
+    client id is the username, and a service listener for the service's own users, both with the password files
+    and ACL that ``community credentials`` writes into ``credentials``."""
+
+    name = "mosquitto-secured"
+
+    def __init__(self, root: Path, port: int, service_port: int, credentials: Path) -> None:
+        super().__init__(root, port)
+        self.service_port, self.credentials = service_port, credentials.resolve()
+
+    def write_config(self) -> None:
+        c = self.credentials
+        self.config.write_text(
+            "per_listener_settings true\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous false\nuse_username_as_clientid true\n"
+            f"password_file {c / 'passwd-devices'}\nacl_file {c / 'acl'}\n"
+            f"listener {self.service_port} 127.0.0.1\nallow_anonymous false\n"
+            f"password_file {c / 'passwd-service'}\nacl_file {c / 'acl'}\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+            f"log_dest file {self.logfile}\n" + ("user root\n" if os.geteuid() == 0 else ""))
+
+    def reload(self) -> None:
+        """SIGHUP: password files and ACL are read again; connections and sessions stay."""
+        pid = self.pid()
+        if pid is None:
+            raise ServiceError("mosquitto-secured is not running")
+        os.kill(pid, signal.SIGHUP)
+
+
 class InfluxDB(LocalService):
     name = "influxdb"
     binary = "influxd"

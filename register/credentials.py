@@ -1,6 +1,8 @@
 """MQTT credentials bound to the register: each active device gets a broker user named after it (its username is
 its device id and, on the device listener, its only client id), allowed to publish only under its own topic
-subtree ``<prefix>/<site>/<building>/<kind>/<device_id>/#``. The service's processes get users of their own.
+subtree ``<prefix>/<site>/<building>/<kind>/<device_id>/#``. The service's processes get users of their own (read
+every device topic, publish notices and order feeds), and so may bridges that publish for many devices (a vendor's
+cloud platform, the simulator).
 
 Written as Mosquitto's files (docs/onboarding.md): ``passwd-devices`` and ``passwd-service`` (Mosquitto's own
 ``$7$`` PBKDF2-SHA512 format, so ``mosquitto_passwd`` is not needed) and one ``acl``. The broker loads them again on
@@ -28,14 +30,16 @@ from register.models import MqttCredential
 
 ITERATIONS = 101  # what mosquitto_passwd 2.0 writes
 SERVICE_USERS = ("community-service",)
+DEVICE, SERVICE, BRIDGE = "device", "service", "bridge"
 
 
 @dataclass(frozen=True)
 class Issued:
     username: str
+    role: str
     password: str
     device_id: str | None
-    topic: str | None  # what the device may publish under
+    topic: str | None  # what it may publish under
 
 
 @dataclass(frozen=True)
@@ -59,20 +63,21 @@ def device_topic(prefix: str, device: Device) -> str:
 
 
 def issue(session: Session, now: datetime, *, service_users: tuple[str, ...] = SERVICE_USERS,
-          prefix: str = "community", reserved_prefix: str = "community-") -> tuple[list[Issued], list[str]]:
-    """Give every active device and service user without a credential a new one; revoke those of retired
+          bridge_users: tuple[str, ...] = (), prefix: str = "community",
+          reserved_prefix: str = "community-") -> tuple[list[Issued], list[str]]:
+    """Give every active device, service user and bridge without a credential a new one; revoke those of retired
     devices. Returns the new credentials and the devices refused (their id could pass for a service client id)."""
     held = {c.username: c for c in session.scalars(select(MqttCredential))}
     issued, refused = [], []
+    wanted = [(u, SERVICE, None) for u in service_users] + [(u, BRIDGE, f"{prefix}/#") for u in bridge_users]
     for device in session.scalars(select(Device).where(Device.status == DeviceStatus.ACTIVE.value)):
-        if device.device_id.startswith(reserved_prefix) or device.device_id in service_users:
-            refused.append(f"{device.device_id}: starts like the service's client ids ({reserved_prefix}...)")
-            continue
-        if device.device_id not in held or held[device.device_id].revoked:
-            issued.append(_new(session, held, device.device_id, device.device_id, now, device_topic(prefix, device)))
-    for user in service_users:
-        if user not in held or held[user].revoked:
-            issued.append(_new(session, held, user, None, now, None))
+        if device.device_id.startswith(reserved_prefix) or device.device_id in {u for u, _r, _t in wanted}:
+            refused.append(f"{device.device_id}: named like a service user or client id ({reserved_prefix}...)")
+        else:
+            wanted.append((device.device_id, DEVICE, device_topic(prefix, device)))
+    for username, role, topic in wanted:
+        if username not in held or held[username].revoked or held[username].role != role:
+            issued.append(_new(session, held, username, role, now, topic))
     retired = set(session.scalars(select(Device.device_id).where(Device.status.in_(RETIRED))))
     for credential in held.values():
         if credential.device_id in retired:
@@ -80,37 +85,41 @@ def issue(session: Session, now: datetime, *, service_users: tuple[str, ...] = S
     return issued, refused
 
 
-def _new(session: Session, held: dict, username: str, device_id: str | None, now: datetime,
-         topic: str | None) -> Issued:
+def _new(session: Session, held: dict, username: str, role: str, now: datetime, topic: str | None) -> Issued:
     password = secrets.token_urlsafe(18)
     credential = held.get(username) or MqttCredential(username=username)
-    credential.device_id, credential.password_hash = device_id, mosquitto_hash(password)
-    credential.issued_at, credential.revoked = now, False
+    credential.role, credential.device_id = role, username if role == DEVICE else None
+    credential.password_hash, credential.issued_at, credential.revoked = mosquitto_hash(password), now, False
     session.add(credential)
-    return Issued(username, password, device_id, topic)
+    return Issued(username, role, password, credential.device_id, topic)
 
 
 def render(session: Session, *, prefix: str = "community", notify_prefixes: tuple[str, ...] = (
         "community-notices", "community-notify")) -> Rendered:
-    """The password files and the ACL for what the register holds now."""
+    """The password files and the ACL for what the register holds now (devices on the device listener; the
+    service's users and bridges on the service listener)."""
     live = list(session.scalars(select(MqttCredential).where(MqttCredential.revoked.is_(False))
                                 .order_by(MqttCredential.username)))
     devices = {d.device_id: d for d in session.scalars(select(Device).where(
         Device.device_id.in_([c.device_id for c in live if c.device_id]), Device.status == DeviceStatus.ACTIVE.value))}
-    device_creds = [c for c in live if c.device_id in devices]
-    service_creds = [c for c in live if c.device_id is None]
+    device_creds = [c for c in live if c.role == DEVICE and c.device_id in devices]
+    service_creds = [c for c in live if c.role == SERVICE]
+    bridge_creds = [c for c in live if c.role == BRIDGE]
     acl = ["# generated by `community credentials` from the register: do not edit, regenerate",
            "# the service's processes read every device topic and publish notices and order feeds"]
     for c in service_creds:
         acl += ["", f"user {c.username}", f"topic read {prefix}/#",
                 *(f"topic readwrite {p}/#" for p in notify_prefixes), "topic read $SYS/#"]
+    acl += ["", "# bridges publish for many devices (a vendor's cloud, the simulator)"]
+    for c in bridge_creds:
+        acl += ["", f"user {c.username}", f"topic write {prefix}/#"]
     acl += ["", "# each device: only its own topic subtree (its client id is its username on the device listener)"]
     for c in device_creds:
         acl += ["", f"user {c.username}", f"topic write {device_topic(prefix, devices[c.device_id])}"]
     return Rendered(
         passwd_devices="".join(f"{c.username}:{c.password_hash}\n" for c in device_creds),
-        passwd_service="".join(f"{c.username}:{c.password_hash}\n" for c in service_creds),
-        acl="\n".join(acl) + "\n", devices=len(device_creds), services=len(service_creds))
+        passwd_service="".join(f"{c.username}:{c.password_hash}\n" for c in service_creds + bridge_creds),
+        acl="\n".join(acl) + "\n", devices=len(device_creds), services=len(service_creds) + len(bridge_creds))
 
 
 def write_files(rendered: Rendered, directory: Path) -> list[Path]:
@@ -129,9 +138,9 @@ def write_issued(issued: list[Issued], directory: Path, now: datetime) -> Path:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", newline="", encoding="utf-8-sig") as out:
         writer = csv.writer(out)
-        writer.writerow(["username", "client_id", "password", "device_id", "publish_under"])
+        writer.writerow(["username", "role", "password", "device_id", "publish_under"])
         for item in issued:
-            writer.writerow([item.username, item.username, item.password, item.device_id or "", item.topic or ""])
+            writer.writerow([item.username, item.role, item.password, item.device_id or "", item.topic or ""])
     return path
 
 

@@ -46,12 +46,15 @@ class Household(Base):
 
 
 class MqttCredential(Base):
-    """One broker user: a device (username = device id = its only client id) or a process of the service."""
+    """One broker user: a ``device`` (username = device id = its only client id), a process of the ``service``
+    (reads every device topic, publishes notices), or a ``bridge`` that publishes for many devices (a vendor's
+    cloud, the simulator)."""
 
     __tablename__ = "mqtt_credentials"
 
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
-    device_id: Mapped[str | None] = mapped_column(String(64), index=True, doc="empty for the service's users")
+    role: Mapped[str] = mapped_column(String(16), doc="device, service or bridge")
+    device_id: Mapped[str | None] = mapped_column(String(64), index=True, doc="devices only")
     password_hash: Mapped[str] = mapped_column(String(200), doc="Mosquitto's own format ($7$, PBKDF2-SHA512)")
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,20 +1,13 @@
-"""docker-compose.yml cannot run here (no Docker engine); it is parsed and checked instead, and the broker's
-production ACL is exercised on a real Mosquitto."""
+"""docker-compose.yml cannot run here (no Docker engine); it is parsed and checked instead (the generated broker
+credentials are exercised on a real Mosquitto in tests/register/test_broker_credentials.py)."""
 
-import os
 import re
-import subprocess
-import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-import pytest
 import yaml
 
-from devtools.localservices import Mosquitto, free_port
-
 ROOT = Path(__file__).resolve().parents[1]
-PER_DEPLOYMENT = {"./deploy/mosquitto/passwd", "./deploy/rules.yaml", "./deploy/mosquitto/certs",
+PER_DEPLOYMENT = {"./deploy/mosquitto/credentials", "./deploy/rules.yaml", "./deploy/mosquitto/certs",
                   "./deploy/mosquitto/certs/ca.crt"}  # made per deployment (.env.example)
 
 
@@ -40,10 +33,10 @@ def test_only_tls_endpoints_and_grafana_are_published_on_the_host():
     published = {name: service.get("ports", []) for name, service in services.items() if service.get("ports")}
     assert published == {"mosquitto": ["8883:8883"], "proxy": ["443:443", "80:80"], "grafana": ["3000:3000"]}
     env = compose()["x-service-env"]
-    assert env["COMMUNITY_MQTT_PORT"] == "8883" and env["COMMUNITY_MQTT_TLS_CA_FILE"] == "/certs/ca.crt"
+    assert env["COMMUNITY_MQTT_PORT"] == "8884" and env["COMMUNITY_MQTT_TLS_CA_FILE"] == "/certs/ca.crt"
     assert "COMMUNITY_MQTT_ALLOW_PLAINTEXT" not in env
     broker = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
-    assert "listener 8883\n" in broker and "listener 1883 127.0.0.1\n" in broker
+    assert "listener 8883\n" in broker and "listener 8884\n" in broker and "listener 1883 127.0.0.1\n" in broker
 
 
 def test_images_are_pinned_to_exact_versions_and_the_service_environment_names_real_settings():
@@ -65,7 +58,10 @@ def test_service_runs_as_an_ingest_and_an_alerts_process_with_the_same_settings_
     services = compose()["services"]
     ingest, alerts = services["ingest"], services["service"]
     assert ingest["command"][-2:] == ["--role", "ingest"] and alerts["command"][-2:] == ["--role", "alerts"]
-    assert ingest["environment"] == alerts["environment"]
+    own = {"COMMUNITY_MQTT_USERNAME", "COMMUNITY_MQTT_PASSWORD"}  # each process its own broker user
+    assert {k: v for k, v in ingest["environment"].items() if k not in own} == {
+        k: v for k, v in alerts["environment"].items() if k not in own}
+    assert ingest["environment"]["COMMUNITY_MQTT_USERNAME"] != alerts["environment"]["COMMUNITY_MQTT_USERNAME"]
     assert ingest["environment"]["COMMUNITY_MODE"] == "production"
     assert ingest["depends_on"] == alerts["depends_on"]
     assert "ingest-data:/data" in ingest["volumes"] and "service-data:/data" in alerts["volumes"]
@@ -97,68 +93,41 @@ def test_mounted_files_exist_and_grafana_gets_the_provisioning():
     assert "service-data:/data" in data["services"]["service"]["volumes"]
 
 
-@pytest.mark.integration
-def test_production_broker_config_refuses_anonymous_and_devices_publish_only_their_own_topics(tmp_path):
-    """deploy/mosquitto/acl on a real Mosquitto: no anonymous access, a device writes only its own topics."""
-    passwd = tmp_path / "passwd"
-    for user, password in (("community-service", "service-secret"), ("s1b1-el1", "device-secret")):
-        subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if not passwd.exists() else []), str(passwd), user,
-                        password], check=True, capture_output=True)
-    broker = Mosquitto(tmp_path / "broker", free_port())
-    broker.write_config = lambda: broker.config.write_text(  # the production settings, on a test port
-        f"listener {broker.port} 127.0.0.1\nallow_anonymous false\npassword_file {passwd}\n"
-        f"acl_file {ROOT / 'deploy/mosquitto/acl'}\nlog_dest file {broker.logfile}\n"
-        + ("user root\n" if os.geteuid() == 0 else ""))
-    broker.start()
-    try:
-        received: list[str] = []
-        service = connect(broker.port, "community-service", "service-secret")
-        service.on_message = lambda c, u, m: received.append(m.topic)
-        service.subscribe([("community/#", 1), ("community-notices/#", 1), ("community-notify/#", 1)])
-        time.sleep(0.3)
-        device = connect(broker.port, "s1b1-el1", "device-secret")
-        own = "community/site1/b1/elevator/s1b1-el1/telemetry"
-        other = "community/site1/b1/elevator/s1b1-el2/telemetry"
-        for topic in (own, other, "community/site1/b1/meter/s1b1-m1/telemetry"):
-            device.publish(topic, b"{}", qos=1).wait_for_publish(5)
-        deadline = time.time() + 3
-        while time.time() < deadline and own not in received:
-            time.sleep(0.05)
-        time.sleep(0.3)
-        assert received == [own]  # the other device's topic never reached the service
-        # the service publishes owner notices and order feeds (a device may not)
-        feeds = ["community-notices/site1/b1", "community-notify/orders/site1"]
-        for topic in feeds:
-            device.publish(topic, b"{}", qos=1).wait_for_publish(5)
-            service.publish(topic, b"{}", qos=1).wait_for_publish(5)
-        deadline = time.time() + 3
-        while time.time() < deadline and len(received) < 3:
-            time.sleep(0.05)
-        time.sleep(0.3)
-        assert received == [own, *feeds]
-        with pytest.raises(ConnectionError):
-            connect(broker.port, None, None)
-        with pytest.raises(ConnectionError):
-            connect(broker.port, "s1b1-el1", "wrong")
-        for client in (service, device):
-            client.disconnect()
-            client.loop_stop()
-    finally:
-        broker.stop()
+def listeners(conf: str) -> dict[str, dict[str, str]]:
+    """mosquitto.conf's settings per listener (``per_listener_settings true``): listener -> option -> value."""
+    found: dict[str, dict[str, str]] = {}
+    current = None
+    for line in conf.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        if key == "listener":
+            current = found.setdefault(value, {})
+        elif current is not None:
+            current[key] = value
+    return found
 
 
-def connect(port: int, user: str | None, password: str | None) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    result: list = []
-    client.on_connect = lambda c, u, f, rc, p: result.append(rc)
-    if user:
-        client.username_pw_set(user, password)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    deadline = time.time() + 5
-    while not result and time.time() < deadline:
-        time.sleep(0.02)
-    if not result or result[0].is_failure:
-        client.loop_stop()
-        raise ConnectionError(f"refused: {result[0] if result else 'timeout'}")
-    return client
+def test_production_broker_binds_client_ids_to_users_and_reads_the_generated_credentials():
+    """deploy/mosquitto/mosquitto.conf sets per listener what tests/register/test_broker_credentials.py proves on a
+    real Mosquitto (devtools.localservices.SecuredMosquitto): devices' client ids are their usernames, the service
+    has a listener and password file of its own, nobody is anonymous."""
+    conf = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    assert "per_listener_settings true\n" in conf
+    found = listeners(conf)
+    assert set(found) == {"8883", "8884", "1883 127.0.0.1"}
+    credentials = "/mosquitto/config/credentials"
+    devices, service = found["8883"], found["8884"]
+    assert devices["use_username_as_clientid"] == "true"
+    assert devices["password_file"] == f"{credentials}/passwd-devices"
+    assert "use_username_as_clientid" not in service and service["password_file"] == f"{credentials}/passwd-service"
+    assert found["1883 127.0.0.1"]["password_file"] == f"{credentials}/passwd-service"
+    for name, options in found.items():
+        assert options["allow_anonymous"] == "false", name
+        assert options["acl_file"] == f"{credentials}/acl", name
+    for name in ("8883", "8884"):
+        assert found[name]["certfile"] == "/mosquitto/certs/server.crt", name
+    mounts = compose()["services"]["mosquitto"]["volumes"]
+    assert f"./deploy/mosquitto/credentials:{credentials}:ro" in mounts
+
+

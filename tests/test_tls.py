@@ -145,7 +145,7 @@ def test_production_refuses_a_plain_text_broker_unless_allowed(tmp_path):
 
 def compose_environment(values: dict[str, str]) -> dict[str, str]:
     """The service's environment from docker-compose.yml, with ``${VAR...}`` filled in as compose would."""
-    env = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["x-service-env"]
+    env = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["service"]["environment"]
 
     def value(match: re.Match) -> str:
         name, modifier = match.group(1), match.group(2) or ""
@@ -169,10 +169,10 @@ def test_community_run_starts_as_compose_runs_it(tls_broker, stack, unique, tmp_
     rules = tmp_path / "rules.yaml"
     rules.write_text("# this deployment changes nothing of the shipped configuration\n")
     env = compose_environment({"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "a-long-db-password",
-                               "SMTP_HOST": "", "MQTT_SERVICE_USER": "community-service",
-                               "MQTT_SERVICE_PASSWORD": "a-long-mqtt-password", "INFLUX_TOKEN": "t" * 40,
+                               "SMTP_HOST": "", "MQTT_ALERTS_USER": "community-alerts",
+                               "MQTT_ALERTS_PASSWORD": "a-long-mqtt-password", "INFLUX_TOKEN": "t" * 40,
                                "OPERATOR_TOKEN": "o" * 40})
-    assert env["COMMUNITY_MODE"] == "production" and env["COMMUNITY_MQTT_PORT"] == "8883"
+    assert env["COMMUNITY_MODE"] == "production" and env["COMMUNITY_MQTT_PORT"] == "8884"
     local = dict(env)
     local.update(COMMUNITY_MQTT_HOST="127.0.0.1", COMMUNITY_MQTT_PORT=str(broker.port),
                  COMMUNITY_MQTT_TLS_CA_FILE=str(pki.ca), COMMUNITY_MQTT_TLS_CERT_FILE=str(pki.client_cert),

@@ -49,6 +49,7 @@ def upgrade() -> None:
     op.create_table(
         'mqtt_credentials',
         sa.Column('username', sa.String(64), primary_key=True),
+        sa.Column('role', sa.String(16), nullable=False),
         sa.Column('device_id', sa.String(64), index=True),
         sa.Column('password_hash', sa.String(200), nullable=False),
         sa.Column('issued_at', sa.DateTime(timezone=True), nullable=False),
