@@ -56,7 +56,7 @@ class Device(Base):
     def place(self) -> str:
         """Where it is, in words: its name if the register has one, else kind, building and floor."""
         if self.name:
-            return f"{self.name} ({self.building})" if self.building not in self.name else self.name
+            return self.name
         where = f"building {self.building}" + (f", floor {self.floor}" if self.floor else "")
         return f"{self.kind.replace('_', ' ')} {self.device_id}, {where}"
 

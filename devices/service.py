@@ -43,7 +43,7 @@ def _copy_upsert(session: Session, columns: tuple[str, ...], rows: list[dict]) -
     with session.connection().connection.driver_connection.cursor() as cursor:
         # lives until this transaction commits (ON COMMIT DELETE ROWS would truncate it at every commit of the
         # pooled connection, work-order transactions included); emptied first, as one flush may fill it twice
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (LIKE devices) ON COMMIT DROP")
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (LIKE devices INCLUDING DEFAULTS) ON COMMIT DROP")
         cursor.execute(f"TRUNCATE {STAGING}")
         with cursor.copy(f"COPY {STAGING} ({names}) FROM STDIN") as copy:
             for row in rows:

@@ -110,7 +110,7 @@ def create_user(body: UserIn, me: Staff, sessions: SessionsDep, now: NowDep) -> 
             code, expires = service.create_invite(session, user.username, now)
             return InviteOut(username=user.username, code=code, expires_at=expires)
     except ValueError as err:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(err)) from None
+        raise HTTPException(422, str(err)) from None
 
 
 @router.patch("/users/{username}", response_model=UserOut, dependencies=[Depends(throttle_writes)])

@@ -108,8 +108,9 @@ class Importer(ABC):
     @abstractmethod
     def key(self, row: Any) -> tuple: ...
 
-    def check(self, session: Session, rows: list[Parsed]) -> list[RowError]:
-        """References to what the database holds (a household's site, an owner's household)."""
+    def check(self, session: Session, rows: list[Parsed], header: Callable[[str], str]) -> list[RowError]:
+        """References to what the database holds (a household's site, an owner's household); ``header`` names a
+        field's column as the file wrote it."""
         return []
 
     @abstractmethod
@@ -117,9 +118,6 @@ class Importer(ABC):
 
     @abstractmethod
     def export(self, session: Session) -> list[dict]: ...
-
-    def header(self, name: str) -> str:
-        return next(c.en for c in self.columns if c.field == name)
 
 
 def normalize_header(name: str) -> str:
@@ -168,7 +166,8 @@ def run_import(sessions: sessionmaker, what: str, data: bytes, filename: str, *,
         return report
     parsed, report.errors, report.rows = parse_rows(spec, frame, mapping, progress)
     with sessions() as session:
-        report.errors += spec.check(session, parsed)
+        written = {f: h for h, f in mapping.items()}
+        report.errors += spec.check(session, parsed, lambda field: written.get(field, field))
         bad = {e.row for e in report.errors}
         good = [p.row for p in parsed if p.line not in bad]
         context = Context(now)

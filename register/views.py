@@ -52,7 +52,7 @@ def import_file(what: What, me: Staff, sessions: SessionsDep, now: NowDep,
                      unchanged=report.unchanged, applied=report.applied, dry_run=report.dry_run,
                      errors=[RowErrorOut(row=e.row, column=e.column, reason=e.reason) for e in report.errors],
                      invites=report.invites)
-    code = status.HTTP_422_UNPROCESSABLE_ENTITY if report.errors and not report.applied else status.HTTP_200_OK
+    code = 422 if report.errors and not report.applied else status.HTTP_200_OK
     return Response(body.model_dump_json(), status_code=code, media_type="application/json")
 
 

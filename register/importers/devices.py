@@ -4,6 +4,8 @@ The device's id, site, building and kind must be those of its MQTT topic."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -107,8 +109,8 @@ class DeviceImporter(Importer):
     def key(self, row: DeviceRow) -> tuple:
         return (row.device_id,)
 
-    def check(self, session: Session, rows: list[Parsed]) -> list[RowError]:
-        return check_sites(session, [(p.line, p.row.site) for p in rows], self.header("site"))
+    def check(self, session: Session, rows: list[Parsed], header: Callable[[str], str]) -> list[RowError]:
+        return check_sites(session, [(p.line, p.row.site) for p in rows], header("site"))
 
     def apply(self, session: Session, rows: list[DeviceRow], context: Context) -> Counts:
         ensure_buildings(session, {(r.site, r.building): None for r in rows})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
@@ -58,8 +60,8 @@ class HouseholdImporter(Importer):
     def key(self, row: HouseholdRow) -> tuple:
         return row.site_id, row.building_id, row.unit
 
-    def check(self, session: Session, rows: list[Parsed]) -> list[RowError]:
-        return check_sites(session, [(p.line, p.row.site_id) for p in rows], self.header("site_id"))
+    def check(self, session: Session, rows: list[Parsed], header: Callable[[str], str]) -> list[RowError]:
+        return check_sites(session, [(p.line, p.row.site_id) for p in rows], header("site_id"))
 
     def apply(self, session: Session, rows: list[HouseholdRow], context: Context) -> Counts:
         ensure_buildings(session, {(r.site_id, r.building_id): r.building_name for r in rows})

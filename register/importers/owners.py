@@ -3,6 +3,8 @@ A new owner gets a one-time invite code to set a first password; the codes come 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
@@ -37,7 +39,7 @@ class OwnerImporter(Importer):
     def key(self, row: OwnerRow) -> tuple:
         return (row.phone,)
 
-    def check(self, session: Session, rows: list[Parsed]) -> list[RowError]:
+    def check(self, session: Session, rows: list[Parsed], header: Callable[[str], str]) -> list[RowError]:
         keys = {(p.row.site, p.row.building, p.row.unit) for p in rows}
         known = {tuple(r) for r in session.execute(select(Household.site_id, Household.building_id, Household.unit)
                                                    .where(tuple_(Household.site_id, Household.building_id,
@@ -48,10 +50,10 @@ class OwnerImporter(Importer):
         for p in rows:
             r = p.row
             if (r.site, r.building, r.unit) not in known:
-                errors.append(RowError(p.line, self.header("unit"), f"household {r.site}/{r.building}/{r.unit} is "
+                errors.append(RowError(p.line, header("unit"), f"household {r.site}/{r.building}/{r.unit} is "
                                                                     "not in the register; import households first"))
             if users.get(r.phone, Role.OWNER.value) != Role.OWNER.value:
-                errors.append(RowError(p.line, self.header("phone"), f"{r.phone} is the login of a "
+                errors.append(RowError(p.line, header("phone"), f"{r.phone} is the login of a "
                                                                      f"{users[r.phone]} account, not an owner's"))
         return errors
 

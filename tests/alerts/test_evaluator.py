@@ -147,3 +147,14 @@ def test_messages_of_a_fast_clock_arriving_within_one_millisecond_keep_their_ord
     late = msg("elevator/el1/event", {"ts": NOW + 4, "seq": 8, "event": "overspeed", "active": False},
                received=NOW + 19)  # older than the last and not after a fast clock: out of order
     assert ev.observe(late) == []
+
+
+def test_a_retired_device_runs_no_rules_not_even_its_absence_timer():
+    ev = Evaluator(RULES)
+    ev.observe(msg("elevator/el1/telemetry", elevator(NOW), received=NOW))
+    ev.retire(frozenset({"el1"}))
+    assert ev.tick(NOW + 301_000) == []
+    assert ev.observe(msg("meter/el1/status", {"online": False}, received=NOW + 302_000)) == []
+    ev.retire(frozenset())  # back in service: judged again from its next message
+    ev.observe(msg("elevator/el1/telemetry", elevator(NOW + 400_000), received=NOW + 400_000))
+    assert fired(ev.tick(NOW + 701_000)) == [("elevator_silent", True)]

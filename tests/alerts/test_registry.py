@@ -45,3 +45,17 @@ def test_rows_with_different_columns_are_inserted_then_updated_in_place(sessions
     assert (m1.online, m1.last_seen, m1.medium, m1.unit) == (False, T2, "water", "0101")
     assert m1.last_state == {"reading": 12.5, "valve": "open", "ts": 1}
     assert (m2.online, m2.last_seen, m2.medium, m2.last_state) == (True, T2, "gas", {"reading": 3.0})
+
+
+def test_a_device_heard_before_it_is_registered_is_pending_and_the_register_survives_its_messages(sessions):
+    with sessions.begin() as session:
+        session.add(Device(device_id="el1", site="site1", building="b1", kind="elevator", status="active",
+                           name="1号楼1号电梯", registration_code="3110"))
+    with sessions.begin() as session:
+        registry.upsert(session, [base("m9", T1) | {"online": True},
+                                  base("el1", T1) | {"kind": "elevator", "online": True}])
+    with sessions() as session:
+        rows = {d.device_id: d for d in session.scalars(select(Device))}
+    assert rows["m9"].status == "pending"
+    assert (rows["el1"].status, rows["el1"].name, rows["el1"].registration_code) == ("active", "1号楼1号电梯", "3110")
+    assert rows["el1"].last_seen == T1
