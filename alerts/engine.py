@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from alerts import analytics
 from alerts.config import AlertConfig, AnalyticsRule
@@ -79,7 +79,7 @@ class AlertEngine:
                  clock: Callable[[], datetime], influx: InfluxV1Client | None = None,
                  on_change: Callable[[], None] | None = None, tick_s: float = 1.0,
                  device_flush_s: float = 2.0, analytics_delay_s: float = 60.0,
-                 register_read_s: float = 10.0) -> None:
+                 register_read_s: float = 10.0, on_register: Callable[[Session], None] | None = None) -> None:
         self.sessions = sessions
         self.config = config
         self.service = service
@@ -90,6 +90,7 @@ class AlertEngine:
         self.device_flush_s = device_flush_s
         self.analytics_delay_s = analytics_delay_s
         self.register_read_s = register_read_s  # how soon a device retired in the register stops its rules
+        self.on_register = on_register or (lambda session: None)
         self._next_register_read = 0.0
         self.evaluator = Evaluator(config.rules)
         self.analytics_rules = [r for r in config.rules if isinstance(r, AnalyticsRule)]
@@ -217,14 +218,16 @@ class AlertEngine:
         self._retrying(lambda: close_unanswered(self.service.desk, self.config.intake.followup_timeout_h))
         self._retrying(self.service.resolve_flapping_due)
         if time.monotonic() >= self._next_register_read:
-            self._retrying(self._read_retired)
+            self._retrying(self._read_register)
         self.on_change()
         self.ticks += 1
 
-    def _read_retired(self) -> None:
-        """Devices the register rejected or decommissioned (staff may do it from any process) stop their rules."""
+    def _read_register(self) -> None:
+        """What staff changed in the register from any process: rejected or decommissioned devices stop their
+        rules; ``on_register`` reads the rest (sites' time zones)."""
         with self.sessions() as session:
             retired = session.scalars(select(Device.device_id).where(Device.status.in_(RETIRED))).all()
+            self.on_register(session)
         self.evaluator.retire(frozenset(retired))
         self._next_register_read = time.monotonic() + self.register_read_s
 

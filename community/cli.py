@@ -319,13 +319,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     from community.schema import migrate
     from core.db import make_engine, session_factory
     from dashboards.kpi_report import build
+    from register.service import site_zones
 
     settings = _settings()
     zones = load_config(settings.rules_file).zones(settings.timezone)
     day = args.day or (datetime.now(ZoneInfo(settings.timezone)) - timedelta(days=1)).date()  # yesterday, there
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
-    report = build(session_factory(engine), day, zones)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        zones.update(site_zones(session))
+    report = build(sessions, day, zones)
     csv_path, html_path = report.write(args.out)
     print(report.table.to_string(index=False) if len(report.table) else "no sites with devices or orders")
     print(f"wrote {csv_path} and {html_path}")

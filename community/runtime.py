@@ -34,6 +34,7 @@ from ingest.writer import IngestWriter
 from kpis.scheduled import KpiWatch
 from notifications.channels import Channel, EmailChannel, MqttChannel, WebhookChannel
 from notifications.dispatcher import Dispatcher
+from register.service import site_zones
 from workorders.flows import WorkOrderDesk
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     outbound = channels(settings) + list(extra_channels or [])
     notify = settings.notify
     zones = alert_config.zones(settings.timezone)
+    with sessions() as session:
+        zones.update(site_zones(session))  # the register's sites win over the rules file's
     desk = WorkOrderDesk(sessions, sla=alert_config.sla, matrix=alert_config.matrix, oncall=alert_config.oncall,
                          texts=alert_config.notices, zones=zones,
                          clock=clock, metrics=writer.submit_point, notice_prefix=notify.notice_topic_prefix,
@@ -226,7 +229,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                             base_backoff_s=notify.backoff_s)
     alert_engine = AlertEngine(sessions, alert_config, alerts, clock=clock, influx=influx,
                                on_change=dispatcher.wake, tick_s=settings.alert.tick_s,
-                               register_read_s=settings.alert.register_read_s)
+                               register_read_s=settings.alert.register_read_s,
+                               on_register=lambda session: zones.update(site_zones(session)))
     kpis = KpiWatch(sessions, alert_config.kpis, desk.router, clock=clock, metrics=writer.submit_point,
                     channels=desk.channels, notify_prefix=notify.topic_prefix, zones=zones)
     listener, urgent_listener = _listeners(settings, counters, writer, alert_engine)

@@ -17,6 +17,7 @@ from devices import kinds
 from kpis.definitions import KPIS
 
 OPEN = "status IN ('open', 'acknowledged', 'in_progress')"
+IN_SERVICE = "status NOT IN ('rejected', 'decommissioned')"  # devices the register retired leave the boards
 URGENT = "priority IN ('life_safety', 'outage')"
 
 MEASUREMENTS = ", ".join(f'"{k.measurement}"' for k in kinds.ALL)  # every kind's telemetry
@@ -48,9 +49,10 @@ def overview() -> dashboard.Dashboard:
     return (
         board.with_row(dashboard.Row("Facility health"))
         .with_panel(single("Devices online", SQL(
-            f"SELECT count(*) FILTER (WHERE online IS NOT FALSE) AS online FROM devices WHERE {SF}")))
+            f"SELECT count(*) FILTER (WHERE online IS NOT FALSE) AS online FROM devices WHERE {IN_SERVICE} "
+            f"AND {SF}")))
         .with_panel(single("Devices offline", SQL(
-            f"SELECT count(*) FILTER (WHERE online IS FALSE) AS offline FROM devices WHERE {SF}"),
+            f"SELECT count(*) FILTER (WHERE online IS FALSE) AS offline FROM devices WHERE {IN_SERVICE} AND {SF}"),
             thresholds=count_thresholds()))
         .with_panel(single("Firing alerts", SQL(
             f"SELECT count(*) AS firing FROM alerts WHERE firing AND {SF}"), thresholds=count_thresholds()))
@@ -72,14 +74,15 @@ def overview() -> dashboard.Dashboard:
 
 def elevators() -> dashboard.Dashboard:
     availability = (
-        "SELECT d.device_id AS elevator, d.building, 100 - 100 * COALESCE(sum(GREATEST(0, EXTRACT(EPOCH FROM "
-        "(LEAST(COALESCE(w.resolved_at, $__timeTo()), $__timeTo()) - GREATEST(w.created_at, $__timeFrom()))))), 0)"
+        "SELECT COALESCE(d.name, d.device_id) AS elevator, d.building, "
+        "100 - 100 * COALESCE(sum(GREATEST(0, EXTRACT(EPOCH FROM (LEAST(COALESCE(w.resolved_at, $__timeTo()), "
+        "$__timeTo()) - GREATEST(w.created_at, $__timeFrom()))))), 0)"
         " / EXTRACT(EPOCH FROM ($__timeTo() - $__timeFrom())) AS \"availability %\" "
         "FROM devices d LEFT JOIN work_orders w ON w.device_id = d.device_id AND w.priority IN "
         "('life_safety', 'outage') AND w.created_at <= $__timeTo() "
         "AND COALESCE(w.resolved_at, $__timeTo()) >= $__timeFrom() "
-        f"WHERE d.kind = 'elevator' AND {sql_filter('d')} "
-        "GROUP BY d.device_id, d.building ORDER BY 3"
+        f"WHERE d.kind = 'elevator' AND d.{IN_SERVICE} AND {sql_filter('d')} "
+        "GROUP BY d.device_id, d.name, d.building ORDER BY 3"
     )
     return (
         _board("community-elevators", "Elevators", ["elevator"])
@@ -172,7 +175,8 @@ def kind_board(spec: kinds.DeviceKind) -> dashboard.Dashboard:
     board = (
         _board(f"community-{spec.name.replace('_', '-')}", spec.title + "s", [spec.name])
         .with_panel(single("Devices online", SQL(
-            f"SELECT count(*) FILTER (WHERE online IS NOT FALSE) AS online FROM devices WHERE {kind} AND {SF}"),
+            f"SELECT count(*) FILTER (WHERE online IS NOT FALSE) AS online FROM devices WHERE {kind} AND {IN_SERVICE} "
+            f"AND {SF}"),
             span=4))
         .with_panel(single("Firing alerts", SQL(
             "SELECT count(*) AS firing FROM alerts a JOIN devices d ON d.device_id = a.device_id "

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from community.cli import start_service, stop_on_signal
 from core.settings import Settings
+from devtools.demo_register import write_and_import
 from devtools.localservices import stack_for
 from intake.service import NewRequest, submit
 from people.models import Role
-from people.service import create_user
+from people.service import create_invite, create_user
 from simulator.fleet import Fleet
 from simulator.publisher import Publisher, ScheduledFault, run
 
@@ -26,10 +27,12 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
         settings = settings.model_copy(update={"database_url": stack.postgres.create_database(
             "community", recreate=False)})
     runtime, server, token = start_service(settings)
+    fleet = Fleet(seed=seed, prefix=settings.mqtt.topic_prefix)
+    invite = _demo_register(runtime, fleet)
+    activate = f'{{"username": "{invite[0]}", "code": "{invite[1]}", "password": "choose-a-password"}}'
     _demo_users(runtime)
     _demo_call(runtime)
     threading.Thread(target=server.run, name="http", daemon=True).start()
-    fleet = Fleet(seed=seed, prefix=settings.mqtt.topic_prefix)
     publisher = Publisher(settings.mqtt.host, settings.mqtt.port, client_id="community-demo-simulator")
     publisher.connect()
     base = f"http://{settings.http.host}:{settings.http.port}"
@@ -41,6 +44,9 @@ demo running: {len(fleet.devices)} simulated devices at {rate} messages/s
   pages        {base}/ui/login  (technician queue, owner notices)
   API as staff curl -H 'Authorization: Bearer {token}' {base}/work-orders
   log in       curl -d username=owner.b1 -d password=demo-owner {base}/auth/token   (demo users: {DEMO_USERS})
+  new owner    curl -H 'Content-Type: application/json' -d '{activate}' {base}/auth/activate
+                 (an imported owner's first login: their phone, the invite code, a password of their choice)
+  register     curl -H 'Authorization: Bearer {token}' '{base}/devices?status=pending'   (heard, not registered)
   dead letters curl -H 'Authorization: Bearer {token}' {base}/dead-letters
   InfluxDB     curl -G {settings.influx.url}/query --data-urlencode db={settings.influx.db} \\
                  --data-urlencode 'q=SELECT count(*) FROM elevator, access, meter'
@@ -52,6 +58,8 @@ Ctrl-C stops the demo (the local servers keep running: `community services down`
               ScheduledFault(40, "denied_burst", "s1b1-door2")]
     stop = stop_on_signal()
     publisher.publish_raw(f"{settings.mqtt.topic_prefix}/site1/b1/elevator/bad/telemetry", b"{not json")
+    # a device nobody registered: it shows as pending until staff accept or reject it
+    publisher.publish_raw(f"{settings.mqtt.topic_prefix}/site1/b2/elevator/s1b2-el9/status", b'{"online": true}')
     try:
         run(fleet, publisher, rate=rate, duration_s=duration, heartbeat_s=15, faults=faults, stop=stop,
             progress=lambda s: print(_demo_line(runtime.stats()), flush=True))
@@ -73,6 +81,18 @@ def _demo_users(runtime) -> None:  # noqa: ANN001
         create_user(session, "owner.b1", "demo-owner", Role.OWNER, site="site1", building="b1", unit="0101")
         create_user(session, "tech.wang", "demo-technician", Role.TECHNICIAN, person_id="wang.tech")
         create_user(session, "staff.sun", "demo-staff", Role.STAFF, person_id="sun.lead")
+
+
+def _demo_register(runtime, fleet: Fleet) -> tuple[str, str]:  # noqa: ANN001
+    """The community imported from register files (var/demo/register/), as a company onboards one; returns an
+    imported owner's phone and a fresh invite code."""
+    reports = write_and_import(fleet, runtime.sessions, Path("var/demo/register"), runtime.clock())
+    for report in reports.values():
+        print(f"imported {report.summary()}")
+    phone = "13900000001"
+    with runtime.sessions.begin() as session:
+        code, _expires = create_invite(session, phone, runtime.clock())
+    return phone, code
 
 
 def _demo_call(runtime) -> None:  # noqa: ANN001

@@ -37,13 +37,14 @@ class Notice(Base):
 
 
 class NoticeTexts(BaseModel):
-    """Templates (``str.format``) with ``device``, ``building``, ``unit``, ``title``, ``dispatched``, ``fixed``,
-    and for ``progress`` also ``step`` and ``at``."""
+    """Templates (``str.format``) with ``where`` (the device's name in the register, or kind, id and building),
+    ``device`` (its name, or kind and id), ``building`` (its id), ``building_name`` (its name, or "Building b1"),
+    ``unit``, ``title``, ``dispatched``, ``fixed``, and for ``progress`` also ``step`` and ``at``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    fault: str = "{device}, Building {building}: {title}. Technician dispatched at {dispatched:%H:%M}."
-    fixed: str = "{device}, Building {building}: {title}: fixed at {fixed:%H:%M}. Thank you for your patience."
+    fault: str = "{where}: {title}. Technician dispatched at {dispatched:%H:%M}."
+    fixed: str = "{where}: {title}: fixed at {fixed:%H:%M}. Thank you for your patience."
     unit_fault: str = "Unit {unit}: {title} on your {device}. We have dispatched a technician ({dispatched:%H:%M})."
     unit_fixed: str = "Unit {unit}: {title} on your {device}: fixed at {fixed:%H:%M}."
     progress: str = "{title}: {step} ({at:%H:%M})."  # a person's request, at each step of its work
@@ -59,7 +60,8 @@ class NoticeTexts(BaseModel):
         return template
 
 
-SAMPLE = {"device": "Elevator s1b1-el1", "building": "b1", "unit": "0101", "title": "passengers trapped",
+SAMPLE = {"device": "Elevator s1b1-el1", "building": "b1", "building_name": "Building b1",
+          "where": "Elevator s1b1-el1, Building b1", "unit": "0101", "title": "passengers trapped",
           "dispatched": datetime(2026, 1, 1, 10, 2, tzinfo=UTC), "fixed": datetime(2026, 1, 1, 11, 30, tzinfo=UTC),
           "step": "a technician has taken it", "at": datetime(2026, 1, 1, 10, 5, tzinfo=UTC)}
 

@@ -11,6 +11,7 @@ from notices.models import Notice, NoticeTexts, Scope, render
 from notifications.service import enqueue
 from people.models import Role
 from people.service import Principal
+from register.service import Place, building_name, place_of
 from workorders.models import INCIDENT, REQUEST, WorkOrder
 
 PROGRESS = {"acknowledge": "a technician has taken it", "start": "the technician is on it",
@@ -18,12 +19,13 @@ PROGRESS = {"acknowledge": "a technician has taken it", "start": "the technician
 """What a person who asked hears at each step of their request (``NoticeTexts.progress``)."""
 
 
-def device_name(kind: str, device_id: str) -> str:
-    if kind == INCIDENT:
-        return "Many devices"
-    if kind == REQUEST:
-        return "reported problem"
-    return f"{kind.replace('_', ' ').capitalize()} {device_id}"
+def place(session: Session, order: WorkOrder) -> Place:
+    """Where the order's fault is, in the register's words (a storm or a person's request is no one device)."""
+    if order.kind not in (INCIDENT, REQUEST):
+        return place_of(session, order.kind, order.device_id, order.site, order.building)
+    building = building_name(session, order.site, order.building)
+    device = "Many devices" if order.kind == INCIDENT else "reported problem"
+    return Place(device, building, f"{device}, {building}")
 
 
 def post(session: Session, order: WorkOrder, phase: str, now: datetime, texts: NoticeTexts,
@@ -39,7 +41,11 @@ def post(session: Session, order: WorkOrder, phase: str, now: datetime, texts: N
         (Scope.BUILDING, "fault"): texts.fault, (Scope.BUILDING, "fixed"): texts.fixed,
         (Scope.UNIT, "fault"): texts.unit_fault, (Scope.UNIT, "fixed"): texts.unit_fixed,
     }.get((scope, phase), texts.progress)
-    text = render(template, device=device_name(order.kind, order.device_id), building=building,
+    where = place(session, order)
+    if building != order.building:  # a storm's notice for each building of the site
+        name = building_name(session, order.site, building)
+        where = Place(where.device, name, f"{where.device}, {name}")
+    text = render(template, device=where.device, building=building, building_name=where.building, where=where.where,
                   unit=order.unit, title=order.title, dispatched=order.created_at.astimezone(tz),
                   fixed=now.astimezone(tz), step=PROGRESS.get(phase, phase), at=now.astimezone(tz))
     unit = order.unit if scope is Scope.UNIT else None

@@ -70,8 +70,9 @@ def issue(session: Session, now: datetime, *, service_users: tuple[str, ...] = S
     held = {c.username: c for c in session.scalars(select(MqttCredential))}
     issued, refused = [], []
     wanted = [(u, SERVICE, None) for u in service_users] + [(u, BRIDGE, f"{prefix}/#") for u in bridge_users]
+    others = set(service_users) | set(bridge_users)
     for device in session.scalars(select(Device).where(Device.status == DeviceStatus.ACTIVE.value)):
-        if device.device_id.startswith(reserved_prefix) or device.device_id in {u for u, _r, _t in wanted}:
+        if device.device_id.startswith(reserved_prefix) or device.device_id in others:
             refused.append(f"{device.device_id}: named like a service user or client id ({reserved_prefix}...)")
         else:
             wanted.append((device.device_id, DEVICE, device_topic(prefix, device)))

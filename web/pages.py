@@ -122,9 +122,10 @@ def queue(request: Request, sessions: SessionsDep, now: NowDep) -> Response:
     with sessions() as session:
         mine, others = orders.open_queue(session, me)
         photos = intake.photo_ids(session, [o.id for o in mine + others if o.kind == REQUEST])
+        places = {o.id: notices.place(session, o) for o in mine + others}
     return _page(request, "queue.html", "Work orders", me=me,
                  sections=[("My open orders", mine), ("Other open orders", others)],
-                 slas={o.id: sla_of(o, now) for o in mine + others}, actions=ACTIONS, photos=photos)
+                 slas={o.id: sla_of(o, now) for o in mine + others}, actions=ACTIONS, photos=photos, places=places)
 
 
 @router.post("/orders/{order_id}")
@@ -251,7 +252,8 @@ def order_page(request: Request, order_id: int, sessions: SessionsDep, now: NowD
             return _to("/ui/queue", error=f"Work order {order_id} is not yours to see.")
         order.events  # noqa: B018 - load the history while the session is open
         photos = intake.photo_ids(session, [order.id]).get(order.id, [])
-    return _page(request, "order.html", f"Work order #{order.id}", me=me, o=order, photos=photos,
+        place = notices.place(session, order)
+    return _page(request, "order.html", f"Work order #{order.id}", me=me, o=order, photos=photos, place=place,
                  sla=sla_of(order, now), actions=ACTIONS.get(order.status, []))
 
 

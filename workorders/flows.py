@@ -122,9 +122,11 @@ class WorkOrderDesk:
         work.points.append(service.metric(order, action, now))
 
     def notify(self, session: Session, order: WorkOrder, what: str, people: list[Person], now: datetime) -> None:
-        subject = (f"[{order.priority}] {what}: {notices.device_name(order.kind, order.device_id)}, building "
-                   f"{order.building}: {order.title} (#{order.id})")
-        body = {"event": what, "work_order": service.summary(order)}
+        where = notices.place(session, order)
+        subject = f"[{order.priority}] {what}: {where.where}: {order.title} (#{order.id})"
+        body = {"event": what, "work_order": service.summary(order), "place": where.where,
+                "location": where.location, "contractor": where.contractor,
+                "contractor_phone": where.contractor_phone}
         feed = f"{self.notify_prefix}/{order.site}/work-orders"
         for channel, recipient in targets(people, self.oncall.office_webhooks, feed):
             if channel in self.channels:

@@ -9,7 +9,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from people.models import Role, User
-from people.service import create_invite
+from people.service import create_invites
 from register.importers._cells import Id, Phone, RowModel, text
 from register.imports import Column, Context, Counts, Importer, Parsed, RowError, upsert
 from register.models import Household
@@ -63,8 +63,9 @@ class OwnerImporter(Importer):
         new = [r for r in rows if r.phone not in existing]
         counts = upsert(session, rows, lambda r: existing.get(r.phone), _new_owner, FIELDS)
         session.flush()
+        codes = create_invites(session, [r.phone for r in new], context.now) if new else {}
         for row in new:
-            code, expires = create_invite(session, row.phone, context.now)
+            code, expires = codes[row.phone]
             context.invites.append({"username": row.phone, "name": row.name, "code": code,
                                     "expires_at": expires.isoformat()})
         return counts

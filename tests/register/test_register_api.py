@@ -28,8 +28,11 @@ def client(alert_service):
 
 
 def test_staff_import_files_and_a_bad_file_answers_422_with_every_row_and_changes_nothing(client):
-    _runtime, http = client
+    runtime, http = client
     assert upload(http, "sites", "sites.zh.xlsx").json()["created"] == 2
+    far = "site_id,name,timezone\nsite3,Far West,Asia/Urumqi\n"
+    assert upload(http, "sites", "far.csv", far.encode()).json()["created"] == 1
+    assert wait_for(lambda: str(runtime.orders.zones.of("site3")) == "Asia/Urumqi")  # the register sets its clock
     bad = ("设备编号,小区编号,楼栋编号,设备类型\nel-1,site1,b1,电梯\nel 2,site1,b1,电梯\nel-3,site1,b1,扶梯\n"
            "el-4,site7,b1,电梯\n")
     answer = upload(http, "devices", "bad.csv", bad.encode("gbk"))
@@ -114,3 +117,23 @@ def test_unregistered_devices_are_pending_until_accepted_and_a_decommissioned_on
     assert [d["device_id"] for d in http.get("/devices", headers=STAFF).json()] == ["m2"]
     assert [d["device_id"] for d in http.get("/devices", params={"status": "decommissioned"},
                                              headers=STAFF).json()] == ["m1"]
+
+
+def test_orders_notices_and_pages_say_the_registered_place_and_who_maintains_it(client, publisher, unique,
+                                                                               webhook):
+    runtime, http = client
+    for what in ("sites", "devices"):
+        assert upload(http, what, f"{what}.zh.csv").status_code == 200
+    event = {"ts": int(time.time() * 1000), "seq": 1, "event": "passengers_trapped"}
+    publisher.publish_raw(f"{unique}/site1/b1/elevator/s1b1-el1/event", json.dumps(event).encode())
+    notices = lambda: http.get("/notices", headers=STAFF).json()  # noqa: E731
+    assert wait_for(lambda: len(notices()) == 1)
+    assert notices()[0]["text"].startswith("1号楼1号电梯: ")  # the register's name, not s1b1-el1
+    paged = lambda: [b for b in webhook.bodies if b.get("event") == "new work order"]  # noqa: E731
+    assert wait_for(lambda: paged())
+    body = paged()[0]
+    assert (body["place"], body["location"], body["contractor_phone"]) == ("1号楼1号电梯", "A井道", "4008100000")
+    order_id = body["work_order"]["id"]
+    http.cookies.set("community_token", OPERATOR)
+    page = http.get(f"/ui/orders/{order_id}").text
+    assert "1号楼1号电梯" in page and 'href="tel:4008100000"' in page and "奥的斯维保" in page

@@ -1,0 +1,47 @@
+"""What the register knows, as the rest of the service asks it: where a device is in words people use, and each
+site's time zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from devices.models import Device
+from register.models import Building, Site
+
+
+@dataclass(frozen=True)
+class Place:
+    device: str  # its name in the register, else kind and id ("Elevator s1b1-el1")
+    building: str  # the building's name in the register, else "Building b1"
+    where: str  # the device's name when it has one (it names its building), else device and building
+    location: str | None = None  # shaft, entrance, room
+    contractor: str | None = None
+    contractor_phone: str | None = None
+
+
+def building_name(session: Session, site: str, building: str) -> str:
+    row = session.get(Building, (site, building))
+    return row.name if row and row.name else f"Building {building}"
+
+
+def place_of(session: Session, kind: str, device_id: str, site: str, building: str) -> Place:
+    """A device's place; a device the register does not know yet is named by kind, id and building."""
+    building_name_ = building_name(session, site, building)
+    device = session.get(Device, device_id)
+    fallback = f"{kind.replace('_', ' ').capitalize()} {device_id}"
+    if device is None or not device.name:
+        where = f"{fallback}, {building_name_}" + (f", floor {device.floor}" if device and device.floor else "")
+        return Place(fallback, building_name_, where, *_maintenance(device))
+    return Place(device.name, building_name_, device.name, *_maintenance(device))
+
+
+def _maintenance(device: Device | None) -> tuple[str | None, str | None, str | None]:
+    return (device.location, device.contractor, device.contractor_phone) if device else (None, None, None)
+
+
+def site_zones(session: Session) -> dict[str, str]:
+    """Sites whose time zone the register sets."""
+    return {site: tz for site, tz in session.execute(select(Site.site_id, Site.timezone)) if tz}
