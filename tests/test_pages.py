@@ -293,3 +293,39 @@ def test_a_missed_resolve_timer_escalates_and_shows_on_the_order_page(alert_serv
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_a_new_owner_sets_a_password_with_the_invite_code_on_their_phone(alert_service, browser):
+    from people.models import Role
+    from people.service import create_invite, create_user
+
+    runtime = alert_service()
+    with runtime.sessions.begin() as session:
+        create_user(session, "13700137001", None, Role.OWNER, site="site1", building="b1", unit="1-0101",
+                    name="王芳", phone="13700137001")
+        code, _ = create_invite(session, "13700137001", runtime.clock())
+    server, thread, port = serve(runtime)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(f"{base}/ui/login")
+        page.click("text=Set your password with your invite code")
+        page.fill("input[name=username]", "137 0013 7001")
+        page.fill("input[name=code]", "WRON-GCOD")
+        page.fill("input[name=password]", "wang-fang-2026")
+        page.fill("input[name=again]", "wang-fang-2026")
+        page.click("button[type=submit]")
+        assert "Wrong or expired invite code." in page.content()
+        page.fill("input[name=username]", "137 0013 7001")
+        page.fill("input[name=code]", code.lower())
+        page.fill("input[name=password]", "wang-fang-2026")
+        page.fill("input[name=again]", "wang-fang-2026")
+        page.screenshot(path=str(ARTIFACTS / "owner-activate.png"), full_page=True)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/ui/notices*")
+        assert "Your password is set." in page.content()
+        login(page, base, "+86 137-0013-7001", "wang-fang-2026")  # the phone, written any way
+        page.wait_for_url(f"{base}/ui/notices*")
+    finally:
+        server.should_exit = True
+        thread.join(10)

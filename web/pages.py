@@ -18,7 +18,7 @@ from core.deps import LimitsDep, NowDep, SessionsDep, client_address
 from intake import service as intake
 from notices import service as notices
 from people.models import Role
-from people.service import LoginRefused, Principal, log_in, resolve_principal, revoke_token
+from people.service import LoginRefused, Principal, log_in, redeem_invite, resolve_principal, revoke_token
 from workorders import service as orders
 from workorders.models import REQUEST, Status, WorkOrder
 from workorders.service import FIELD_ACTIONS, TRANSITIONS, NotYours, TransitionError
@@ -96,6 +96,30 @@ def login(request: Request, username: Annotated[str, Form(max_length=64)],
         message = f"Too many attempts: {err}." if err.retry_after is not None else "Wrong username or password."
         return _to("/ui/login", error=message)
     response = _to(_home_of(role))
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/", secure=_secure(request),
+                        max_age=int((expires - now).total_seconds()))
+    return response
+
+
+@router.get("/activate", response_class=HTMLResponse)
+def activate_form(request: Request) -> Response:
+    """A new owner (or anyone staff gave a code) sets their password with the invite code on their letter."""
+    return _page(request, "activate.html", "Set your password", me=None)
+
+
+@router.post("/activate")
+def activate(request: Request, username: Annotated[str, Form(max_length=64)], code: Annotated[str, Form(max_length=20)],
+             password: Annotated[str, Form(max_length=200)], again: Annotated[str, Form(max_length=200)],
+             sessions: SessionsDep, limits: LimitsDep, now: NowDep) -> Response:
+    if password != again:
+        return _to("/ui/activate", error="The two passwords differ.")
+    address = client_address(request)
+    try:
+        user = redeem_invite(sessions, limits, address, username, code, password, now)
+        token, expires, role = log_in(sessions, limits, address, user.username, password, now)
+    except LoginRefused as err:
+        return _to("/ui/activate", error=f"{str(err).capitalize()}.")
+    response = _to(_home_of(role), flash="Your password is set.")
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/", secure=_secure(request),
                         max_age=int((expires - now).total_seconds()))
     return response
