@@ -20,6 +20,7 @@ from devices.kinds import Kind, Skill
 from intake.models import IntakeConfig
 from kpis.models import KpiConfig
 from notices.models import NoticeTexts, Scope
+from notifications.models import NotifyPolicy
 from people.oncall import OnCall
 from workorders.models import Matrix, Priority, SlaTimes
 
@@ -184,6 +185,7 @@ class AlertConfig(_Strict):
     matrix: Matrix
     oncall: OnCall = Field(default_factory=OnCall)
     notices: NoticeTexts = Field(default_factory=NoticeTexts)
+    notify: NotifyPolicy = Field(default_factory=NotifyPolicy)
     flapping: FlapPolicy = Field(default_factory=FlapPolicy)
     storms: StormPolicy = Field(default_factory=StormPolicy)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)

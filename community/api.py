@@ -28,6 +28,7 @@ from gateway.deadletter import DeadLetterStore
 from intake import views as intake_views
 from kpis import views as kpi_views
 from notices import views as notice_views
+from notifications import views as notification_views
 from people import views as people_views
 from people.views import Staff
 from register import views as register_views
@@ -115,7 +116,8 @@ def create_app(
         ]
 
     for router in (people_views.router, intake_views.router, order_views.router, alert_views.router,
-                   notice_views.router, device_views.router, register_views.router, kpi_views.router,
+                   notice_views.router, notification_views.router, device_views.router, register_views.router,
+                   kpi_views.router,
                    pages.router):
         app.include_router(router)
     return app

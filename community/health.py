@@ -77,6 +77,10 @@ COUNTERS = {  # stats key -> (metric name, help)
     "alert_failures": ("community_alert_failures", "signals and timer jobs given up on (deterministic errors)"),
     "notifications_sent": ("community_notifications_sent", "notifications delivered"),
     "notification_failures": ("community_notification_failures", "failed notification attempts"),
+    "notifications_fell_back": ("community_notifications_fell_back", "channels that failed for good and handed "
+                                                                      "over to the next of the person's chain"),
+    "notifications_undeliverable": ("community_notifications_undeliverable",
+                                    "notifications that failed on every channel of their chain"),
     "mqtt_connects": ("community_mqtt_connects", "MQTT connections made"),
 }
 GAUGES = {

@@ -34,6 +34,11 @@ from ingest.writer import IngestWriter
 from kpis.scheduled import KpiWatch
 from notifications.channels import Channel, EmailChannel, MqttChannel, WebhookChannel
 from notifications.dispatcher import Dispatcher
+from notifications.providers.aliyun import SmsChannel, VoiceChannel
+from notifications.providers.dingtalk import DingtalkChannel
+from notifications.providers.feishu import FeishuChannel
+from notifications.providers.wecom import WecomChannel
+from notifications.service import Reach
 from register.service import site_zones
 from workorders.flows import WorkOrderDesk
 
@@ -151,6 +156,8 @@ class Runtime:
         data["dead_letters_waiting"] = self.writer.fallback_waiting
         data["notifications_sent"] = self.dispatcher.stats.sent
         data["notification_failures"] = self.dispatcher.stats.failed_attempts
+        data["notifications_fell_back"] = self.dispatcher.stats.fell_back
+        data["notifications_undeliverable"] = self.dispatcher.stats.undeliverable
         return data
 
 
@@ -172,7 +179,22 @@ def channels(settings: Settings) -> list[Channel]:
     if smtp.host:
         out.append(EmailChannel(smtp.host, smtp.port, smtp.sender, username=smtp.username, password=smtp.password,
                                 starttls=smtp.starttls))
+    if settings.wecom.robots:
+        out.append(WecomChannel(settings.wecom))
+    if settings.dingtalk.robots:
+        out.append(DingtalkChannel(settings.dingtalk))
+    if settings.feishu.robots:
+        out.append(FeishuChannel(settings.feishu))
+    if settings.sms.access_key_id:
+        out.append(SmsChannel(settings.sms))
+    if settings.voice.called_show_number and (settings.voice.access_key_id or settings.sms.access_key_id):
+        out.append(VoiceChannel(settings.voice, settings.sms))
     return out
+
+
+def reach(outbound: list[Channel]) -> Reach:
+    """Whom each configured channel reaches (robots: the sites that have one; the others: anyone)."""
+    return Reach({c.name: getattr(c, "reaches", lambda _recipient: True) for c in outbound})
 
 
 def _listeners(settings: Settings, counters: Counters, writer: IngestWriter,
@@ -223,7 +245,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     desk = WorkOrderDesk(sessions, sla=alert_config.sla, matrix=alert_config.matrix, oncall=alert_config.oncall,
                          texts=alert_config.notices, zones=zones,
                          clock=clock, metrics=writer.submit_point, notice_prefix=notify.notice_topic_prefix,
-                         notify_prefix=notify.topic_prefix, channels=frozenset(c.name for c in outbound))
+                         notify_prefix=notify.topic_prefix, channels=reach(outbound), policy=alert_config.notify)
     alerts = AlertService(alert_config, desk)
     dispatcher = Dispatcher(sessions, outbound, clock=clock, max_attempts=notify.max_attempts,
                             base_backoff_s=notify.backoff_s)

@@ -110,6 +110,60 @@ class SmtpSettings(_Section):
     starttls: bool = False
 
 
+class RobotSecret(_Section):
+    token: str = Field(min_length=1, description="the robot's access token (from its webhook address)")
+    secret: str = Field(min_length=1, description="the signing secret (SEC... for DingTalk)")
+
+
+class WecomSettings(_Section):
+    """WeCom (企业微信) group robots, one per site's staff group: ``COMMUNITY_WECOM_ROBOTS='{"site1": "<key>"}'``."""
+
+    url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    robots: dict[str, str] = Field(default_factory=dict, description="site -> the robot's webhook key")
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
+class DingtalkSettings(_Section):
+    """DingTalk (钉钉) custom robots with signing: ``COMMUNITY_DINGTALK_ROBOTS='{"site1": {"token": "...",
+    "secret": "SEC..."}}'``."""
+
+    url: str = "https://oapi.dingtalk.com/robot/send"
+    robots: dict[str, RobotSecret] = Field(default_factory=dict)
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
+class FeishuSettings(_Section):
+    """Feishu (飞书) custom bots with signature verification, per site."""
+
+    url: str = "https://open.feishu.cn/open-apis/bot/v2/hook/"
+    robots: dict[str, RobotSecret] = Field(default_factory=dict)
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
+class SmsSettings(_Section):
+    """SMS through Aliyun's SendSms API (an approved signature and template: 工单 ${order} ${place} ${title})."""
+
+    endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    access_key_id: str | None = Field(default=None, description="no SMS channel without it")
+    access_key_secret: str | None = None
+    sign_name: str | None = None
+    template_code: str | None = None
+    region: str = "cn-hangzhou"
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
+class VoiceSettings(_Section):
+    """Voice calls for life-safety escalation through Aliyun's SingleCallByTts API (keys default to the SMS ones)."""
+
+    endpoint: str = "https://dyvmsapi.aliyuncs.com/"
+    access_key_id: str | None = None
+    access_key_secret: str | None = None
+    called_show_number: str | None = Field(default=None, description="no voice channel without it")
+    tts_code: str | None = None
+    region: str = "cn-hangzhou"
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -119,7 +173,8 @@ class HttpSettings(_Section):
     ready_max_alert_backlog: int = Field(default=100_000, ge=0, description="/readyz fails past this engine backlog")
 
 
-SECTIONS = ("mqtt", "contract", "influx", "batch", "alert", "notify", "smtp", "http")
+SECTIONS = ("mqtt", "contract", "influx", "batch", "alert", "notify", "smtp", "http", "wecom", "dingtalk", "feishu",
+            "sms", "voice")
 
 
 class Settings(BaseSettings):
@@ -149,6 +204,11 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    wecom: WecomSettings = Field(default_factory=WecomSettings)
+    dingtalk: DingtalkSettings = Field(default_factory=DingtalkSettings)
+    feishu: FeishuSettings = Field(default_factory=FeishuSettings)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -197,9 +257,21 @@ class Settings(BaseSettings):
             path = getattr(self.mqtt, name)
             if path is not None and not Path(path).is_file():
                 problems.append(f"COMMUNITY_MQTT_{name.upper()} {path} is not a readable file")
+        problems += self._weak_channel_secrets()
         if problems:
             raise ValueError("refusing to start in production mode: " + "; ".join(problems))
         return self
+
+    def _weak_channel_secrets(self) -> list[str]:
+        """Robot keys and provider secrets that are set must not be placeholders."""
+        weak = [f"COMMUNITY_WECOM_ROBOTS[{site}]" for site, key in self.wecom.robots.items() if _weak(key, 16)]
+        for name, section in (("DINGTALK", self.dingtalk), ("FEISHU", self.feishu)):
+            weak += [f"COMMUNITY_{name}_ROBOTS[{site}]" for site, robot in section.robots.items()
+                     if _weak(robot.token, 16) or _weak(robot.secret, 16)]
+        for name, section in (("SMS", self.sms), ("VOICE", self.voice)):
+            if section.access_key_id and _weak(section.access_key_secret, 16):
+                weak.append(f"COMMUNITY_{name}_ACCESS_KEY_SECRET")
+        return [f"{name} is a placeholder or too short" for name in weak]
 
     @property
     def secure_cookies(self) -> bool:

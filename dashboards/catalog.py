@@ -56,6 +56,12 @@ def overview() -> dashboard.Dashboard:
             thresholds=count_thresholds()))
         .with_panel(single("Firing alerts", SQL(
             f"SELECT count(*) AS firing FROM alerts WHERE firing AND {SF}"), thresholds=count_thresholds()))
+        .with_panel(single("Notifications that reached nobody", SQL(
+            "SELECT count(*) AS undeliverable FROM notifications n LEFT JOIN work_orders w ON w.id = "
+            "n.work_order_id WHERE n.status = 'failed' AND n.fell_back_to IS NULL AND $__timeFilter(n.created_at) "
+            f"AND (w.id IS NULL OR ({sql_filter('w')}))"), thresholds=count_thresholds(),
+            description="failed on every channel of the person's chain: phone them (GET /notifications?"
+                        "undeliverable=true)"))
         .with_panel(grid("Open faults by kind and building", SQL(
             f"SELECT kind, building, count(*) AS open FROM work_orders WHERE {OPEN} AND {SF} "
             "GROUP BY kind, building ORDER BY open DESC")))

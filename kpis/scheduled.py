@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import datetime
 
 from sqlalchemy.orm import sessionmaker
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 class KpiWatch:
     def __init__(self, sessions: sessionmaker, config: KpiConfig, router: OnCallRouter, *, clock: Clock,
-                 metrics: Callable[[Point], None] | None = None, channels: frozenset[str] = frozenset(),
+                 metrics: Callable[[Point], None] | None = None, channels: Container[str] = frozenset(),
                  notify_prefix: str = "community-notify", zones: Zones | None = None) -> None:
         self.sessions, self.config, self.router, self.clock = sessions, config, router, clock
         self.metrics = metrics or (lambda _point: None)

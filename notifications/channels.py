@@ -14,11 +14,16 @@ import paho.mqtt.client as mqtt
 from core.tls import MqttTls
 
 
+class Undeliverable(Exception):
+    """A reply that retrying cannot fix (a bad signature or key, no robot for the site, a template not approved):
+    the dispatcher tries the next channel of the chain at once."""
+
+
 class Channel(Protocol):
     name: str
 
     def send(self, recipient: str, subject: str, body: dict) -> None:
-        """Deliver or raise; the exception text is recorded as the failure reason."""
+        """Deliver or raise (``Undeliverable``: do not retry); the exception text is recorded as the reason."""
 
 
 class WebhookChannel:

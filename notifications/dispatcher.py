@@ -1,9 +1,12 @@
 """The dispatcher: a thread that drains the outbox.
 
 Work orders and notices write ``Notification`` rows in their own transaction; this thread sends pending ones,
-retries failures with exponential backoff, and records each outcome (sent, or failed with the reason after
-``max_attempts``). Sending never happens on the ingest path and a hanging endpoint only holds the dispatcher for its
-timeout.
+retries failures with exponential backoff within the row's retry window (by priority: minutes for life safety,
+hours for routine work), and records each outcome. A channel that fails for good (the window or ``max_attempts``
+is used up, or the provider's reply says retrying cannot help) hands over to the next link of the person's chain;
+a message that failed on its last channel is **undeliverable**: counted, logged, and listed for operators
+(``GET /notifications?undeliverable=true``, the overview dashboard). Sending never happens on the ingest path and a
+hanging endpoint only holds the dispatcher for its timeout.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from notifications.channels import Channel
+from notifications.channels import Channel, Undeliverable
 from notifications.models import Notification
+from notifications.service import NOBODY, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +31,9 @@ log = logging.getLogger(__name__)
 class DispatchStats:
     sent: int = 0
     failed_attempts: int = 0
-    given_up: int = 0
+    given_up: int = 0  # a channel failed for good (its next link, if any, takes over)
+    fell_back: int = 0
+    undeliverable: int = 0  # failed on every channel of the chain
 
 
 class Dispatcher:
@@ -81,29 +87,53 @@ class Dispatcher:
                   attempts: int) -> None:
         channel = self.channels.get(channel_name)
         error: str | None = None
-        if channel is None:
+        final = channel is None
+        if channel_name == NOBODY:
+            error = "no configured channel reaches this person (their channels, phone and addresses)"
+        elif channel is None:
             error = f"channel {channel_name!r} is not configured"
         else:
             try:
                 channel.send(recipient, subject, body)
+            except Undeliverable as err:
+                error, final = f"{type(err).__name__}: {err}"[:500], True
             except Exception as err:  # noqa: BLE001 - any failure is recorded, never raised
                 error = f"{type(err).__name__}: {err}"[:500]
-        now = self.clock()
         with self.sessions.begin() as session:
             note = session.get(Notification, note_id)
             if note is None:
                 return
-            note.attempts = attempts + 1
-            if error is None:
-                note.status, note.sent_at, note.last_error = "sent", now, None
-                self.stats.sent += 1
-                return
-            note.last_error = error
-            self.stats.failed_attempts += 1
-            if note.attempts >= self.max_attempts or channel is None:
-                note.status = "failed"
-                self.stats.given_up += 1
-                log.error("notification %s to %s failed for good: %s", note_id, recipient, error)
-            else:
-                note.next_attempt_at = now + timedelta(seconds=self.base_backoff_s * 2 ** (note.attempts - 1))
-                log.warning("notification %s to %s failed (attempt %s): %s", note_id, recipient, note.attempts, error)
+            self._record(session, note, attempts + 1, error, final, self.clock())
+
+    def _record(self, session, note: Notification, attempts: int, error: str | None, final: bool,  # noqa: ANN001
+                now: datetime) -> None:
+        note.attempts = attempts
+        if error is None:
+            note.status, note.sent_at, note.last_error = "sent", now, None
+            self.stats.sent += 1
+            return
+        note.last_error = error
+        self.stats.failed_attempts += 1
+        backoff = timedelta(seconds=self.base_backoff_s * 2 ** (attempts - 1))
+        window_over = note.give_up_at is not None and now >= note.give_up_at
+        if not (final or attempts >= self.max_attempts or window_over):
+            note.next_attempt_at = min(now + backoff, note.give_up_at) if note.give_up_at else now + backoff
+            log.warning("notification %s to %s failed (attempt %s): %s", note.id, note.recipient, attempts, error)
+            return
+        note.status = "failed"
+        self.stats.given_up += 1
+        if note.chain:
+            (channel, recipient), rest = note.chain[0], note.chain[1:]
+            following = enqueue(session, channel, recipient, note.subject, note.body, now,
+                                work_order_id=note.work_order_id, chain=[tuple(link) for link in rest],
+                                person_id=note.person_id, priority=note.priority, window_s=note.window_s)
+            session.flush()
+            note.fell_back_to = following.id
+            self.stats.fell_back += 1
+            log.warning("notification %s: %s to %s failed for good (%s); trying %s", note.id, note.channel,
+                        note.recipient, error, channel)
+            self._wake.set()
+            return
+        self.stats.undeliverable += 1
+        log.error("notification %s for %s failed on every channel: %s", note.id, note.person_id or note.recipient,
+                  error)

@@ -3,7 +3,8 @@ site and skill at a given time, and who is next when nobody answers."""
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,11 +16,34 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+CHANNELS = ("wecom", "dingtalk", "feishu", "sms", "voice", "webhook", "email")
+"""What a person can be reached by (``notifications`` holds the channels themselves)."""
+ChannelName = Literal["wecom", "dingtalk", "feishu", "sms", "voice", "webhook", "email"]
+
+
 class Person(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     name: str
     email: str | None = None
     webhook: str | None = None
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9]{5,20}$", description="SMS and voice calls")
+    channels: list[ChannelName] | None = Field(
+        default=None, description="their own chain, first choice first (default: notify.chains of the priority)")
+    quiet_hours: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$",
+                                    description="site-local, e.g. 22:00-07:00: only life safety reaches them then")
+
+    def quiet_until(self, at: datetime, tz: tzinfo) -> datetime | None:
+        """The end of the quiet hours ``at`` falls in (site-local), or None outside them."""
+        if not self.quiet_hours:
+            return None
+        start, end = (time.fromisoformat(t) for t in self.quiet_hours.split("-"))
+        local = at.astimezone(tz)
+        now = local.time()
+        inside = (start <= now < end) if start < end else (now >= start or now < end)
+        if not inside:
+            return None
+        until = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+        return until if until > local else until + timedelta(days=1)
 
 
 class Rotation(_Strict):

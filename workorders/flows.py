@@ -21,7 +21,8 @@ from devices.kinds import Skill
 from ingest.lineprotocol import Point
 from notices import service as notices
 from notices.models import NoticeTexts, Scope
-from notifications.service import enqueue, targets
+from notifications.models import NotifyPolicy
+from notifications.service import Reach, chain_for, enqueue, notify_person, targets
 from people.oncall import OnCall, OnCallRouter, Person
 from workorders import service
 from workorders.models import REQUEST, Matrix, Priority, SlaTimes, Status, WorkOrder
@@ -63,7 +64,8 @@ class WorkOrderDesk:
                  texts: NoticeTexts, clock: Clock = utcnow, metrics: MetricSink | None = None,
                  zones: Zones | None = None,
                  notice_prefix: str = "community-notices", notify_prefix: str = "community-notify",
-                 channels: frozenset[str] = frozenset({"webhook", "email", "mqtt"})) -> None:
+                 channels: Reach = Reach.of(("webhook", "email", "mqtt")),
+                 policy: NotifyPolicy = NotifyPolicy()) -> None:
         self.sessions = sessions
         self.sla = sla
         self.matrix = matrix
@@ -76,6 +78,7 @@ class WorkOrderDesk:
         self.notice_prefix = notice_prefix
         self.notify_prefix = notify_prefix
         self.channels = channels  # only these get outbox rows (no e-mail rows without an SMTP server)
+        self.policy = policy
 
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
@@ -121,16 +124,28 @@ class WorkOrderDesk:
                          tz=self.zones.of(order.site))
         work.points.append(service.metric(order, action, now))
 
-    def notify(self, session: Session, order: WorkOrder, what: str, people: list[Person], now: datetime) -> None:
+    def notify(self, session: Session, order: WorkOrder, what: str, people: list[Person], now: datetime, *,
+               escalation: bool = False) -> None:
+        """Each person through their chain of channels (the first that works; life safety ignores quiet hours,
+        an escalation of it calls), and the office webhooks and the site's order feed once each."""
         where = notices.place(session, order)
         subject = f"[{order.priority}] {what}: {where.where}: {order.title} (#{order.id})"
         body = {"event": what, "work_order": service.summary(order), "place": where.where,
                 "location": where.location, "contractor": where.contractor,
                 "contractor_phone": where.contractor_phone}
+        tz = self.zones.of(order.site)
+        calls = escalation and order.priority in self.policy.escalation_chains  # its own chain wins: it calls
+        names = self.policy.chain(order.priority, escalation=escalation)
+        for person in people:
+            links = chain_for(person, order.site, names if calls else person.channels or names, self.channels)
+            quiet = None if order.priority == Priority.LIFE_SAFETY else person.quiet_until(now, tz)
+            notify_person(session, person, links, subject, body, now, work_order_id=order.id,
+                          priority=order.priority, window_s=self.policy.window_s(order.priority), not_before=quiet)
         feed = f"{self.notify_prefix}/{order.site}/work-orders"
-        for channel, recipient in targets(people, self.oncall.office_webhooks, feed):
+        for channel, recipient in targets((), self.oncall.office_webhooks, feed):
             if channel in self.channels:
-                enqueue(session, channel, recipient, subject, body, now, work_order_id=order.id)
+                enqueue(session, channel, recipient, subject, body, now, work_order_id=order.id,
+                        priority=order.priority, window_s=self.policy.window_s(order.priority))
 
     # --- whole actions (their own unit of work) ---
     def transition(self, order_id: int, action: str, actor: str, note: str | None = None, *,

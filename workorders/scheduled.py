@@ -30,14 +30,15 @@ def escalate_due(desk: WorkOrderDesk) -> int:
             if nxt is None:
                 service.audit(session, order, now, SYSTEM, "escalation_exhausted",
                               note="no further on-call level; still unacknowledged")
-                desk.notify(session, order, "still unacknowledged", [previous] if previous else [], now)
+                desk.notify(session, order, "still unacknowledged", [previous] if previous else [], now,
+                            escalation=True)
                 continue
             order.escalation_level += 1
             order.assignee = nxt.id
             service.audit(session, order, now, SYSTEM, "escalated",
                           note=f"level {order.escalation_level}: {previous.id if previous else '-'} -> {nxt.id}")
             desk.notify(session, order, f"escalated to level {order.escalation_level + 1}",
-                        [p for p in (nxt, previous) if p], now)
+                        [p for p in (nxt, previous) if p], now, escalation=True)
             work.points.append(service.metric(order, "escalated", now))
             count += 1
         count += _escalate_missed(desk, work, now)
@@ -68,7 +69,8 @@ def _escalate_missed(desk: WorkOrderDesk, work, now) -> int:  # noqa: ANN001 - U
                 order.escalation_level += 1
             service.audit(work.session, order, now, SYSTEM, f"escalated_{timer}",
                           note=f"{what}; level {order.escalation_level}: told {nxt.id if nxt else 'the office'}")
-            desk.notify(work.session, order, f"{what} (escalated)", [p for p in (nxt, current) if p], now)
+            desk.notify(work.session, order, f"{what} (escalated)", [p for p in (nxt, current) if p], now,
+                        escalation=True)
             work.points.append(service.metric(order, f"escalated_{timer}", now))
             count += 1
     return count

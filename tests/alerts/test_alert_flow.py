@@ -54,11 +54,15 @@ def test_trapped_passengers_life_safety_loop(alert_service, publisher, unique, w
     assert (order.ack_due_at - order.created_at).total_seconds() == 300  # life safety: stricter than its cell
     assert (order.ack_due_at - order.created_at).total_seconds() == 300
 
-    # notifications: the technician's webhook and mailbox, the office webhook
+    # notifications: the technician through the first channel of their chain that works (no robot or SMS here:
+    # their webhook; e-mail is the fallback and stays unsent), and the office webhook
     assert wait_for(lambda: {b["path"] for b in webhook.bodies} >= {f"/people/{on_duty.id}", "/office"})
-    assert wait_for(lambda: any(m["To"] == f"{on_duty.id}@community.test" for m in box.messages))
-    mail = next(m for m in box.messages if m["To"] == f"{on_duty.id}@community.test")
-    assert "passengers trapped" in mail["Subject"] and f"#{order.id}" in mail["Subject"]
+    hook = next(b for b in webhook.bodies if b["path"] == f"/people/{on_duty.id}")
+    assert "passengers trapped" in hook["subject"] and f"#{order.id}" in hook["subject"]
+    with runtime.sessions() as session:
+        mine = session.scalars(select(Notification).where(Notification.person_id == on_duty.id)).all()
+    assert [(n.channel, n.chain) for n in mine] == [("webhook", [["email", f"{on_duty.id}@community.test"]])]
+    assert not any(m["To"] == f"{on_duty.id}@community.test" for m in box.messages)
 
     # owner notice: building b1 sees it, building b2 does not; also published on MQTT
     b1 = login(client, "owner_b1", "owner-password")
