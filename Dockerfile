@@ -18,7 +18,9 @@ COPY alerts alerts
 COPY web web
 COPY dashboards dashboards
 COPY simulator simulator
-RUN pip install --no-cache-dir . \
+# the translations are compiled from their catalogs first, so the package ships the .mo files
+RUN pip install --no-cache-dir "babel>=2.14" && pybabel compile -d core/locale \
+    && pip install --no-cache-dir . \
     && useradd --system community && mkdir /data && chown community /data
 USER community
 CMD ["community", "run"]

@@ -33,6 +33,7 @@ class _Strict(BaseModel):
 class _RuleBase(_Strict):
     id: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
     title: str = Field(min_length=1, max_length=200)
+    titles: dict[str, str] = Field(default_factory=dict, description="the title in other languages: {zh_CN: ...}")
     kind: Kind
     priority: Priority
     skill: Skill
@@ -175,6 +176,7 @@ class StormPolicy(_Strict):
     hold_s: float = Field(default=300, ge=0, description="an incident resolves once all its devices stayed back this "
                                                           "long (no notice per flap)")
     title: str = Field(default="power or network loss", min_length=1, max_length=120)
+    titles: dict[str, str] = Field(default_factory=lambda: {"zh_CN": "停电或网络中断"})
     priority: Priority = Priority.OUTAGE
     skill: Skill = Field(default=Skill.ELECTRICAL, description="who is paged for the incident")
 

@@ -19,7 +19,6 @@ from alerts.config import AlertConfig, Rule
 from alerts.evaluator import Signal
 from alerts.models import Alert
 from alerts.storms import WHOLE_SITE
-from notices import service as notices
 from notices.models import Notice, Scope
 from workorders import service as orders
 from workorders.flows import NewOrder, UnitOfWork, WorkOrderDesk
@@ -83,7 +82,8 @@ class AlertService:
         order = self.desk.open(work, NewOrder(
             key=_key(rule.id, ref.device_id), rule_id=rule.id, device_id=ref.device_id, kind=ref.kind.value,
             site=ref.site, building=ref.building, unit=ref.unit, title=rule.title, priority=rule.priority,
-            skill=rule.skill, scope=rule.scope, detail=signal.detail, individual=rule.scope is Scope.UNIT), now)
+            skill=rule.skill, scope=rule.scope, detail=signal.detail, individual=rule.scope is Scope.UNIT,
+            titles=rule.titles), now)
         return Outcome("created", order.id)
 
     def _clear(self, work: UnitOfWork, alert: Alert, order: WorkOrder | None, rule: Rule,
@@ -145,7 +145,8 @@ class AlertService:
                     key=key, rule_id="storm_site" if whole_site else "storm_building", device_id=building,
                     kind=INCIDENT, site=site, building=building, unit=None, title=policy.title,
                     priority=policy.priority, skill=policy.skill, scope=Scope.NONE if whole_site else Scope.BUILDING,
-                    detail=f"{len(signals)} devices of {where} lost within {policy.window_s:.0f} s"), now)
+                    detail=f"{len(signals)} devices of {where} lost within {policy.window_s:.0f} s",
+                    titles=policy.titles), now)
                 order.occurrences = 0  # counts the devices attached below
             self._attach(work, order, signals, now)
             return Outcome("created", order.id)
@@ -179,8 +180,7 @@ class AlertService:
         if order.building == WHOLE_SITE:  # a site incident tells each building it reaches, once
             told = set(session.scalars(select(Notice.building).where(Notice.work_order_id == order.id)))
             for building in sorted({s.device.building for s in signals} - told):
-                notices.post(session, order, "fault", now, self.desk.texts, self.desk.notice_prefix,
-                             building=building, tz=self.desk.zones.of(order.site))
+                self.desk.post_notice(session, order, "fault", now, building=building)
         names = ", ".join(s.device.device_id for s in signals[:20]) + (" ..." if len(signals) > 20 else "")
         orders.audit(session, order, now, SYSTEM, "devices_lost", note=f"{len(signals)}: {names}"[:2000])
 
@@ -211,8 +211,7 @@ class AlertService:
             if order.building == WHOLE_SITE:  # a site incident tells each building it concerned
                 buildings = work.session.scalars(select(Alert.building).where(Alert.incident_key == key).distinct())
                 for building in sorted(buildings):
-                    notices.post(work.session, order, "fixed", now, self.desk.texts, self.desk.notice_prefix,
-                                 building=building, tz=self.desk.zones.of(order.site))
+                    self.desk.post_notice(work.session, order, "fixed", now, building=building)
             return Outcome("resolved", order.id)
 
     def open_incidents(self) -> tuple[dict[tuple[str, str], str], dict[str, str]]:

@@ -39,7 +39,7 @@ from notifications.providers.dingtalk import DingtalkChannel
 from notifications.providers.feishu import FeishuChannel
 from notifications.providers.wecom import WecomChannel
 from notifications.service import Reach
-from register.service import site_zones
+from register.service import site_languages, site_zones
 from workorders.flows import WorkOrderDesk
 
 log = logging.getLogger(__name__)
@@ -240,19 +240,26 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     outbound = channels(settings) + list(extra_channels or [])
     notify = settings.notify
     zones = alert_config.zones(settings.timezone)
-    with sessions() as session:
+    site_langs: dict[str, str] = {}
+
+    def read_register(session) -> None:  # noqa: ANN001 - what the register says about sites, now and later
         zones.update(site_zones(session))  # the register's sites win over the rules file's
+        site_langs.update(site_languages(session))
+
+    with sessions() as session:
+        read_register(session)
     desk = WorkOrderDesk(sessions, sla=alert_config.sla, matrix=alert_config.matrix, oncall=alert_config.oncall,
                          texts=alert_config.notices, zones=zones,
                          clock=clock, metrics=writer.submit_point, notice_prefix=notify.notice_topic_prefix,
-                         notify_prefix=notify.topic_prefix, channels=reach(outbound), policy=alert_config.notify)
+                         notify_prefix=notify.topic_prefix, channels=reach(outbound), policy=alert_config.notify,
+                         language=settings.language, site_languages=site_langs)
     alerts = AlertService(alert_config, desk)
     dispatcher = Dispatcher(sessions, outbound, clock=clock, max_attempts=notify.max_attempts,
                             base_backoff_s=notify.backoff_s)
     alert_engine = AlertEngine(sessions, alert_config, alerts, clock=clock, influx=influx,
                                on_change=dispatcher.wake, tick_s=settings.alert.tick_s,
                                register_read_s=settings.alert.register_read_s,
-                               on_register=lambda session: zones.update(site_zones(session)))
+                               on_register=read_register)
     kpis = KpiWatch(sessions, alert_config.kpis, desk.router, clock=clock, metrics=writer.submit_point,
                     channels=desk.channels, notify_prefix=notify.topic_prefix, zones=zones)
     listener, urgent_listener = _listeners(settings, counters, writer, alert_engine)

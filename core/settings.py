@@ -195,6 +195,8 @@ class Settings(BaseSettings):
         default=None, description="bearer token for operator routes; a random one is made and logged if unset")
     timezone: str = Field(default="Asia/Shanghai", description="sites' time zone unless the rules file's `sites:` "
                                                                 "gives one (IANA name)")
+    language: Literal["zh_CN", "en"] = Field(default="zh_CN", description="people's language unless their own "
+                                                                          "setting or their site's says otherwise")
 
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     contract: ContractSettings = Field(default_factory=ContractSettings)

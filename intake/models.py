@@ -24,6 +24,7 @@ class _Strict(BaseModel):
 
 class Category(_Strict):
     title: str = Field(min_length=1, max_length=120)
+    titles: dict[str, str] = Field(default_factory=dict, description="the title in other languages: {zh_CN: ...}")
     skill: Skill = Field(description="who is dispatched (on-call routing by site and skill)")
     priority: Priority = Field(description="sets the SLA timers, as for device faults")
     where: Literal["unit", "building", "either"] = Field(

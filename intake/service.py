@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.i18n import _
 from devices.models import Device
 from intake.models import Attachment, IntakeConfig
 from notices.models import Scope
@@ -105,7 +106,7 @@ def submit(desk: WorkOrderDesk, intake: IntakeConfig, attachments_dir: Path, req
                 kind=REQUEST, site=request.site, building=request.building, unit=request.unit, title=category.title,
                 priority=category.priority, skill=category.skill, scope=_scope(request, category),
                 detail=request.description[:500], service=category.service,
-                individual=request.unit is not None), now)
+                individual=request.unit is not None, titles=category.titles), now)
             order.source, order.channel, order.category = request.source, request.channel, request.category
             order.description, order.reporter = request.description, request.reporter
             order.reporter_phone, order.request_key = request.reporter_phone, request_key
@@ -164,7 +165,7 @@ def _store(directory: Path, photos: list[Photo]) -> list[tuple[str, Photo]]:
 
 
 def _unstore(directory: Path, stored: list[tuple[str, Photo]]) -> None:
-    for name, _ in stored:
+    for name, _photo in stored:
         (directory / name).unlink(missing_ok=True)
 
 
@@ -251,9 +252,9 @@ def known_places(session: Session) -> list[str]:
 def promise(order: WorkOrder, now: datetime, tz: tzinfo | None = None) -> str:
     """What the owner is told to expect (clock times in ``tz``, the site's zone)."""
     if order.status == Status.OPEN.value:
-        return f"a technician answers by {order.ack_due_at.astimezone(tz):%H:%M}"
+        return _("a technician answers by %(time)s", time=f"{order.ack_due_at.astimezone(tz):%H:%M}")
     if order.status in (Status.ACKNOWLEDGED.value, Status.IN_PROGRESS.value):
-        return f"fixed by {order.resolve_due_at.astimezone(tz):%Y-%m-%d %H:%M}"
+        return _("fixed by %(time)s", time=f"{order.resolve_due_at.astimezone(tz):%Y-%m-%d %H:%M}")
     if order.status == Status.RESOLVED.value:
-        return "resolved: please rate it, or tell us it is not fixed"
-    return "closed"
+        return _("resolved: please rate it, or tell us it is not fixed")
+    return _("closed")

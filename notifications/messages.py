@@ -3,18 +3,27 @@ body)."""
 
 from __future__ import annotations
 
+from core import i18n
+from core.i18n import _
+
 PRIORITY_MARK = {"life_safety": "🔴", "outage": "🟠", "maintenance": "🟡"}
 
 
 def lines(subject: str, body: dict) -> list[str]:
+    """In the language the message was written for (``body["language"]``)."""
     order = body.get("work_order") or {}
     out = [subject]
-    if body.get("place"):
-        out.append(f"{body['place']}" + (f" · {body['location']}" if body.get("location") else ""))
-    if order.get("ack_due_at"):
-        out.append(f"#{order.get('id')} {order.get('priority', '')} · acknowledge by {order['ack_due_at'][11:16]} UTC")
-    if body.get("contractor_phone"):
-        out.append(f"{body.get('contractor') or 'contractor'}: {body['contractor_phone']}")
+    with i18n.using(body.get("language")):
+        if body.get("place"):
+            out.append(f"{body['place']}" + (f" · {body['location']}" if body.get("location") else ""))
+        if order.get("ack_due_at"):
+            out.append(_("#%(id)s %(priority)s · acknowledge by %(time)s UTC", id=order.get("id"),
+                         priority=i18n.label(order.get("priority")), time=order["ack_due_at"][11:16]))
+        if body.get("contractor_phone"):
+            who = body.get("contractor") or _("contractor")
+            out.append(f"{who}: {body['contractor_phone']}")
+        if body.get("to"):
+            out.append(_("for %(person)s", person=body["to"]))
     return out
 
 
@@ -30,4 +39,4 @@ def sms_params(subject: str, body: dict, limit: int = 35) -> dict[str, str]:
     """An SMS template's variables (Aliyun caps each variable's length)."""
     order = body.get("work_order") or {}
     return {"order": f"#{order.get('id', '')}"[:limit], "place": str(body.get("place") or order.get("device") or "")[
-        :limit], "title": str(order.get("title") or subject)[:limit]}
+        :limit], "title": str(body.get("title") or order.get("title") or subject)[:limit]}

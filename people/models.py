@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import JSON, Boolean, ForeignKey, String, false
@@ -32,6 +33,7 @@ class User(Base):
     name: Mapped[str | None] = mapped_column(String(64), doc="the person's name")
     phone: Mapped[str | None] = mapped_column(String(32), doc="owners log in with it (it is their username)")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    language: Mapped[str | None] = mapped_column(String(8), doc="zh_CN or en; empty: their site's")
 
 
 class Invite(Base):
@@ -65,6 +67,7 @@ class UserOut(BaseModel):
     building: str | None
     unit: str | None
     disabled: bool
+    language: str | None
 
 
 class UserIn(BaseModel):
@@ -78,6 +81,7 @@ class UserIn(BaseModel):
     site: str | None = None
     building: str | None = None
     unit: str | None = None
+    language: Literal["zh_CN", "en"] | None = None
 
 
 class UserPatch(BaseModel):
@@ -89,6 +93,7 @@ class UserPatch(BaseModel):
     person_id: str | None = Field(default=None, max_length=64)
     sites: list[str] | None = None
     disabled: bool | None = None
+    language: Literal["zh_CN", "en"] | None = None
 
 
 class InviteOut(BaseModel):

@@ -31,6 +31,8 @@ class Person(_Strict):
         default=None, description="their own chain, first choice first (default: notify.chains of the priority)")
     quiet_hours: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$",
                                     description="site-local, e.g. 22:00-07:00: only life safety reaches them then")
+    language: Literal["zh_CN", "en"] | None = Field(default=None, description="what they are sent in (default: "
+                                                                                "their site's)")
 
     def quiet_until(self, at: datetime, tz: tzinfo) -> datetime | None:
         """The end of the quiet hours ``at`` falls in (site-local), or None outside them."""

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.i18n import N_
 from core.limits import ApiLimits
 from people.models import ApiToken, Invite, Role, User
 
@@ -34,6 +35,11 @@ class Principal:
     site: str | None = None
     building: str | None = None
     unit: str | None = None
+    language: str | None = None  # their own setting (None: their site's, else the deployment's)
+
+    @property
+    def home_site(self) -> str | None:
+        return self.site or (self.sites[0] if self.sites else None)
 
     def only_my_sites(self, query: Select, site_column: ColumnElement) -> Select:
         """Narrow a query to a technician's sites (staff, and technicians without a site list, see all)."""
@@ -125,13 +131,13 @@ def redeem_invite(sessions: sessionmaker, limits: ApiLimits, address: str, usern
     username = login_name(username)
     check_login_rate(limits, address, username)
     if len(password) < 8:
-        raise LoginRefused("the password needs at least 8 characters")
+        raise LoginRefused(N_("the password needs at least 8 characters"))
     with sessions.begin() as session:
         invite = session.get(Invite, _invite_digest(username, code))
         user = session.get(User, username)
         if invite is None or invite.expires_at < now or user is None or user.disabled:
             limits.login_failures.failed(_pair(username, address))
-            raise LoginRefused("wrong or expired invite code")
+            raise LoginRefused(N_("wrong or expired invite code"))
         limits.login_failures.succeeded(_pair(username, address))
         user.password_hash = hash_password(password)
         session.execute(delete(Invite).where(Invite.username == username))
@@ -148,7 +154,7 @@ def login_name(text: str) -> str:
 
 def principal(user: User) -> Principal:
     return Principal(user.username, Role(user.role), user.person_id, tuple(user.sites or ()), user.site,
-                     user.building, user.unit)
+                     user.building, user.unit, user.language)
 
 
 def token_digest(token: str) -> str:

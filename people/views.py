@@ -1,11 +1,11 @@
 """Log in, and who am I. Also the ``Me`` dependency every other domain's routes use to know the caller."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core.deps import LimitsDep, NowDep, SessionsDep, client_address, too_many
 from people import service
@@ -105,6 +105,7 @@ def create_user(body: UserIn, me: Staff, sessions: SessionsDep, now: NowDep) -> 
             user = service.create_user(session, body.username, body.password, body.role, person_id=body.person_id,
                                        sites=body.sites, site=body.site, building=body.building, unit=body.unit,
                                        name=body.name, phone=body.phone)
+            user.language = body.language
             if body.password:
                 return UserOut.model_validate(user)
             code, expires = service.create_invite(session, user.username, now)
@@ -136,4 +137,19 @@ def invite(username: str, me: Staff, sessions: SessionsDep, now: NowDep) -> Invi
 @router.get("/me")
 def me(me: Me) -> dict:
     return {"username": me.username, "role": me.role.value, "person_id": me.person_id, "sites": list(me.sites),
-            "site": me.site, "building": me.building, "unit": me.unit}
+            "site": me.site, "building": me.building, "unit": me.unit, "language": me.language}
+
+
+class LanguageIn(BaseModel):
+    language: Literal["zh_CN", "en"] | None = Field(description="None: their site's language")
+
+
+@router.put("/me/language")
+def set_my_language(body: LanguageIn, me: Me, sessions: SessionsDep) -> dict:
+    """Anyone: the language of their pages and of what is sent to them."""
+    with sessions.begin() as session:
+        user = session.get(User, me.username)
+        if user is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "the operator token has no settings")
+        user.language = body.language
+    return {"language": body.language}

@@ -19,6 +19,8 @@ class Site(Base):
     site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     timezone: Mapped[str | None] = mapped_column(String(64), doc="IANA name; empty = COMMUNITY_TIMEZONE")
+    language: Mapped[str | None] = mapped_column(String(8), doc="its people's default language; empty = "
+                                                                "COMMUNITY_LANGUAGE")
     manager: Mapped[str | None] = mapped_column(String(64))
     manager_phone: Mapped[str | None] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(String(200))

@@ -287,7 +287,7 @@ def test_a_missed_resolve_timer_escalates_and_shows_on_the_order_page(alert_serv
         login(page, f"http://127.0.0.1:{port}", "staff1", "staff-password")
         page.goto(f"http://127.0.0.1:{port}/ui/orders/{order.id}")
         history = page.inner_text("ol.history")
-        assert "escalated resolve" in history and "not resolved in time" in history
+        assert "escalated: not resolved in time" in history and "told sun.lead" in history
         assert "overdue" in page.inner_text(".sla")
         page.screenshot(path=str(ARTIFACTS / "order-escalated.png"), full_page=True)
     finally:

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from core import i18n
 from core.deps import LimitsDep, NowDep, SessionsDep, client_address
+from core.i18n import N_, _, label, pick
 from intake import service as intake
 from notices import service as notices
 from people.models import Role
@@ -25,20 +27,44 @@ from workorders.service import FIELD_ACTIONS, TRANSITIONS, NotYours, TransitionE
 from workorders.views import DeskDep
 
 COOKIE = "community_token"
+LANGUAGE_COOKIE = "community_lang"
 ACTIONS = {status.value: [a for a in FIELD_ACTIONS if status in TRANSITIONS[a][0]] for status in Status}
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
-router = APIRouter(prefix="/ui", include_in_schema=False)
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(  # the language of the request being rendered (core.i18n)
+    gettext=lambda message: i18n.translations(i18n.current()).gettext(message),
+    ngettext=lambda singular, plural, n: i18n.translations(i18n.current()).ngettext(singular, plural, n),
+    newstyle=True)
+
+
+async def _language(request: Request) -> None:
+    """The page's language: ?lang= (kept in a cookie), the cookie, else for a logged-in person their own setting or
+    their site's (``_page``), else the browser's, else the deployment's. Async, so the choice is in the request's
+    context when the endpoint runs."""
+    chosen = i18n.normalize(request.query_params.get("lang")) or i18n.normalize(request.cookies.get(LANGUAGE_COOKIE))
+    request.state.language_chosen = chosen is not None
+    i18n.set_language(chosen or i18n.from_accept_language(request.headers.get("accept-language"))
+                      or request.app.state.desk.language)
+
+
+router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(_language)])
 
 
 def sla_of(order: WorkOrder, now: datetime) -> dict:
-    label, due = {
-        Status.OPEN.value: ("Acknowledge within", order.ack_due_at),
-        Status.ACKNOWLEDGED.value: ("Arrive within", order.arrive_due_at),
-    }.get(order.status, ("Resolve within", order.resolve_due_at))
+    what, due = {
+        Status.OPEN.value: (_("Acknowledge within"), order.ack_due_at),
+        Status.ACKNOWLEDGED.value: (_("Arrive within"), order.arrive_due_at),
+    }.get(order.status, (_("Resolve within"), order.resolve_due_at))
     seconds = (due - now).total_seconds()
     minutes = int(abs(seconds) // 60)
-    text = f"{minutes // 60}h {minutes % 60}m " + ("overdue" if seconds < 0 else "left")
-    return {"label": label, "due_iso": due.isoformat(), "seconds": seconds, "text": text}
+    time = _("%(h)sh %(m)sm", h=minutes // 60, m=minutes % 60)
+    text = _("%(time)s overdue", time=time) if seconds < 0 else _("%(time)s left", time=time)
+    return {"label": what, "due_iso": due.isoformat(), "seconds": seconds, "text": text}
+
+
+def title_of(order: WorkOrder) -> str:
+    """The order's title in the page's language (the rules data's translation, saved on the order)."""
+    return pick(order.titles, order.title)
 
 
 def desk_zones(request: Request):  # noqa: ANN201 - core.zones.Zones
@@ -65,14 +91,27 @@ def _home_of(role: Role) -> str:
 
 def _page(request: Request, name: str, title: str, **context: object) -> HTMLResponse:
     zones = desk_zones(request)
+    me = context.get("me")
+    if me is not None and not request.state.language_chosen:  # their own setting, or their site's
+        own = me.language or request.app.state.desk.site_languages.get(me.home_site or "")
+        if own:
+            i18n.set_language(own)
+    lang, title = i18n.current(), _(title)
 
     def local(at: datetime, site: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         """A time on the clock of the site it concerns (stored in UTC)."""
         return zones.local(at, site).strftime(fmt)
 
-    return templates.TemplateResponse(request, name, {
+    response = templates.TemplateResponse(request, name, {
         "title": title, "flash": request.query_params.get("flash"), "local": local,
-        "error": request.query_params.get("error"), **context})
+        "error": request.query_params.get("error"), "lang": lang, "languages": i18n.LANGUAGES, "label": label,
+        "pick": pick, "title_of": title_of, "building_of": lambda o: _("building %(b)s", b=o.building),
+        "notice_text": lambda n: (n.texts or {}).get(lang) or n.text,
+        "countdown_words": {"h": _("h"), "m": _("m"), "s": _("s"), "overdue": _("%(time)s overdue"),
+                            "left": _("%(time)s left")}, **context})
+    if request.query_params.get("lang") and i18n.normalize(request.query_params["lang"]):
+        response.set_cookie(LANGUAGE_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", path="/")
+    return response
 
 
 @router.get("", response_class=HTMLResponse)
@@ -83,7 +122,7 @@ def home(request: Request, sessions: SessionsDep, now: NowDep) -> Response:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> Response:
-    return _page(request, "login.html", "Log in", me=None)
+    return _page(request, "login.html", _("Log in"), me=None)
 
 
 @router.post("/login")
@@ -93,7 +132,8 @@ def login(request: Request, username: Annotated[str, Form(max_length=64)],
     try:
         token, expires, role = log_in(sessions, limits, client_address(request), username, password, now)
     except LoginRefused as err:
-        message = f"Too many attempts: {err}." if err.retry_after is not None else "Wrong username or password."
+        message = _("Too many attempts: %(reason)s.", reason=err) if err.retry_after is not None else \
+            _("Wrong username or password.")
         return _to("/ui/login", error=message)
     response = _to(_home_of(role))
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/", secure=_secure(request),
@@ -104,7 +144,7 @@ def login(request: Request, username: Annotated[str, Form(max_length=64)],
 @router.get("/activate", response_class=HTMLResponse)
 def activate_form(request: Request) -> Response:
     """A new owner (or anyone staff gave a code) sets their password with the invite code on their letter."""
-    return _page(request, "activate.html", "Set your password", me=None)
+    return _page(request, "activate.html", _("Set your password"), me=None)
 
 
 @router.post("/activate")
@@ -112,14 +152,14 @@ def activate(request: Request, username: Annotated[str, Form(max_length=64)], co
              password: Annotated[str, Form(max_length=200)], again: Annotated[str, Form(max_length=200)],
              sessions: SessionsDep, limits: LimitsDep, now: NowDep) -> Response:
     if password != again:
-        return _to("/ui/activate", error="The two passwords differ.")
+        return _to("/ui/activate", error=_("The two passwords differ."))
     address = client_address(request)
     try:
         user = redeem_invite(sessions, limits, address, username, code, password, now)
         token, expires, role = log_in(sessions, limits, address, user.username, password, now)
     except LoginRefused as err:
-        return _to("/ui/activate", error=f"{str(err).capitalize()}.")
-    response = _to(_home_of(role), flash="Your password is set.")
+        return _to("/ui/activate", error=_("%(reason)s.", reason=_(str(err)).capitalize()))
+    response = _to(_home_of(role), flash=_("Your password is set."))
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/", secure=_secure(request),
                         max_age=int((expires - now).total_seconds()))
     return response
@@ -131,7 +171,7 @@ def logout(request: Request, sessions: SessionsDep) -> Response:
     if token:
         with sessions.begin() as session:
             revoke_token(session, token)
-    response = _to("/ui/login", flash="Logged out.")
+    response = _to("/ui/login", flash=_("Logged out."))
     response.delete_cookie(COOKIE, path="/", secure=_secure(request), httponly=True, samesite="strict")
     return response
 
@@ -147,8 +187,8 @@ def queue(request: Request, sessions: SessionsDep, now: NowDep) -> Response:
         mine, others = orders.open_queue(session, me)
         photos = intake.photo_ids(session, [o.id for o in mine + others if o.kind == REQUEST])
         places = {o.id: notices.place(session, o) for o in mine + others}
-    return _page(request, "queue.html", "Work orders", me=me,
-                 sections=[("My open orders", mine), ("Other open orders", others)],
+    return _page(request, "queue.html", N_("Work orders"), me=me,
+                 sections=[(_("My open orders"), mine), (_("Other open orders"), others)],
                  slas={o.id: sla_of(o, now) for o in mine + others}, actions=ACTIONS, photos=photos, places=places)
 
 
@@ -159,19 +199,19 @@ def act(request: Request, order_id: int, action: Annotated[str, Form()], session
     if me is None:
         return _to("/ui/login")
     if me.role is Role.OWNER or action not in FIELD_ACTIONS:
-        return _to("/ui/queue", error="Not allowed.")
+        return _to("/ui/queue", error=_("Not allowed."))
     with sessions() as session:
         try:
             orders.workable(session, me, order_id)
         except (LookupError, NotYours):
-            return _to("/ui/queue", error=f"Work order {order_id} is not yours to work.")
+            return _to("/ui/queue", error=_("Work order %(id)s is not yours to work.", id=order_id))
     if not limits.writes.allow(me.username):
-        return _to("/ui/queue", error="Too many changes in a minute; try again shortly.")
+        return _to("/ui/queue", error=_("Too many changes in a minute; try again shortly."))
     try:
         desk.transition(order_id, action, me.username, note.strip() or None, person=me.person_id)
     except TransitionError as err:
         return _to("/ui/queue", error=str(err))
-    return _to("/ui/queue", flash=f"#{order_id}: {action} recorded.")
+    return _to("/ui/queue", flash=_("#%(id)s: %(step)s recorded.", id=order_id, step=label(action)))
 
 
 @router.get("/notices", response_class=HTMLResponse)
@@ -187,7 +227,7 @@ def owner_notices(request: Request, sessions: SessionsDep, now: NowDep) -> Respo
         requests = intake.mine(session, me)
     window = timedelta(hours=config.reopen_window_h)
     zones = desk_zones(request)
-    return _page(request, "notices.html", "Notices", me=me, notices=rows, requests=requests,
+    return _page(request, "notices.html", N_("Notices"), me=me, notices=rows, requests=requests,
                  promises={r.id: intake.promise(r, now, zones.of(r.site)) for r in requests},
                  categories=config.categories, max_photos=config.max_photos,
                  reopenable={r.id: bool(r.resolved_at and now - r.resolved_at <= window) for r in requests})
@@ -202,17 +242,18 @@ def report(request: Request, sessions: SessionsDep, limits: LimitsDep, now: NowD
     if me is None or me.role is not Role.OWNER:
         return _to("/ui/login")
     if not limits.writes.allow(me.username):
-        return _to("/ui/notices", error="Too many changes in a minute; try again shortly.")
+        return _to("/ui/notices", error=_("Too many changes in a minute; try again shortly."))
     config = request.app.state.alert_config.intake
     new = intake.NewRequest(site=me.site, building=me.building, unit=me.unit if where == "unit" else None,
                             category=category, description=description, reporter=me.username, reporter_phone=None,
                             channel="app", source="owner")
     uploads = intake.read_uploads(photos, config.max_photo_bytes)
     try:
-        order, _ = intake.submit(desk, config, request.app.state.attachments_dir, new, uploads)
+        order, _created = intake.submit(desk, config, request.app.state.attachments_dir, new, uploads)
     except intake.RequestError as err:
-        return _to("/ui/notices", error=f"Not sent: {err}.")
-    return _to("/ui/notices", flash=f"Request #{order.id} sent: {intake.promise(order, now, desk.zones.of(me.site))}.")
+        return _to("/ui/notices", error=_("Not sent: %(reason)s.", reason=err))
+    return _to("/ui/notices", flash=_("Request #%(id)s sent: %(promise)s.", id=order.id,
+                                      promise=intake.promise(order, now, desk.zones.of(me.site))))
 
 
 @router.post("/requests/{order_id}/rating")
@@ -220,7 +261,7 @@ def rate(request: Request, order_id: int, rating: Annotated[int, Form(ge=1, le=5
          now: NowDep, desk: DeskDep, comment: Annotated[str, Form(max_length=2000)] = "") -> Response:
     return _owner_action(request, sessions, now, lambda me: intake.rate(desk, me, order_id, rating,
                                                                         comment.strip() or None),
-                         f"#{order_id}: thank you for your rating.")
+                         _("#%(id)s: thank you for your rating.", id=order_id))
 
 
 @router.post("/requests/{order_id}/not-fixed")
@@ -228,7 +269,7 @@ def not_fixed(request: Request, order_id: int, comment: Annotated[str, Form(min_
               sessions: SessionsDep, now: NowDep, desk: DeskDep) -> Response:
     config = request.app.state.alert_config.intake
     return _owner_action(request, sessions, now, lambda me: intake.not_fixed(desk, config, me, order_id, comment),
-                         f"#{order_id} is open again: a technician will come back.")
+                         _("#%(id)s is open again: a technician will come back.", id=order_id))
 
 
 def _owner_action(request: Request, sessions: SessionsDep, now: datetime, action, done: str) -> Response:  # noqa: ANN001
@@ -236,7 +277,7 @@ def _owner_action(request: Request, sessions: SessionsDep, now: datetime, action
     if me is None or me.role is not Role.OWNER:
         return _to("/ui/login")
     if not request.app.state.limits.writes.allow(me.username):
-        return _to("/ui/notices", error="Too many changes in a minute; try again shortly.")
+        return _to("/ui/notices", error=_("Too many changes in a minute; try again shortly."))
     try:
         action(me)
     except (LookupError, intake.NotYourRequest, TransitionError) as err:
@@ -273,12 +314,12 @@ def order_page(request: Request, order_id: int, sessions: SessionsDep, now: NowD
         try:
             order = orders.workable(session, me, order_id)
         except (LookupError, NotYours):
-            return _to("/ui/queue", error=f"Work order {order_id} is not yours to see.")
+            return _to("/ui/queue", error=_("Work order %(id)s is not yours to see.", id=order_id))
         order.events  # noqa: B018 - load the history while the session is open
         photos = intake.photo_ids(session, [order.id]).get(order.id, [])
         place = notices.place(session, order)
-    return _page(request, "order.html", f"Work order #{order.id}", me=me, o=order, photos=photos, place=place,
-                 sla=sla_of(order, now), actions=ACTIONS.get(order.status, []))
+    return _page(request, "order.html", _("Work order #%(id)s", id=order.id), me=me, o=order, photos=photos,
+                 place=place, sla=sla_of(order, now), actions=ACTIONS.get(order.status, []))
 
 
 @router.get("/desk", response_class=HTMLResponse)
@@ -289,7 +330,7 @@ def desk_page(request: Request, sessions: SessionsDep, now: NowDep) -> Response:
         return _to("/ui/login" if me is None else "/ui/queue")
     with sessions() as session:
         places = intake.known_places(session)
-    return _page(request, "desk.html", "Front desk", me=me, places=places,
+    return _page(request, "desk.html", N_("Front desk"), me=me, places=places,
                  categories=request.app.state.alert_config.intake.categories,
                  channels=("phone", "walk_in", "wechat", "app", "email"))
 
@@ -304,21 +345,22 @@ def desk_record(request: Request, sessions: SessionsDep, limits: LimitsDep, now:
     if me is None or me.role is not Role.STAFF:
         return _to("/ui/login")
     if not limits.writes.allow(me.username):
-        return _to("/ui/desk", error="Too many changes in a minute; try again shortly.")
+        return _to("/ui/desk", error=_("Too many changes in a minute; try again shortly."))
     parts = place.strip().split("/")
     if len(parts) not in (2, 3) or not all(parts):
-        return _to("/ui/desk", error="Not recorded: give the place as site/building/unit or site/building.")
+        return _to("/ui/desk", error=_("Not recorded: give the place as site/building/unit or site/building."))
     new = intake.NewRequest(site=parts[0], building=parts[1], unit=parts[2] if len(parts) == 3 else None,
                             category=category, description=description, reporter=reporter.strip(),
                             reporter_phone=reporter_phone.strip() or None, channel=channel, source="front_desk")
     try:
-        order, _ = intake.submit(desk, request.app.state.alert_config.intake, request.app.state.attachments_dir,
+        order, _created = intake.submit(desk, request.app.state.alert_config.intake, request.app.state.attachments_dir,
                                  new)
     except intake.RequestError as err:
-        return _to("/ui/desk", error=f"Not recorded: {err}.")
-    who = order.assignee or "the office (nobody on call for it)"
+        return _to("/ui/desk", error=_("Not recorded: %(reason)s.", reason=err))
+    who = order.assignee or _("the office (nobody on call for it)")
     promise = intake.promise(order, now, desk.zones.of(order.site))
-    return _to("/ui/desk", flash=f"#{order.id} recorded and dispatched to {who}: {promise}.")
+    return _to("/ui/desk", flash=_("#%(id)s recorded and dispatched to %(who)s: %(promise)s.", id=order.id, who=who,
+                                   promise=promise))
 
 
 @router.get("/follow-up", response_class=HTMLResponse)
@@ -329,7 +371,7 @@ def follow_up_queue(request: Request, sessions: SessionsDep, now: NowDep) -> Res
         return _to("/ui/login" if me is None else "/ui/queue")
     with sessions() as session:
         waiting = orders.list_orders(session, me, status=Status.RESOLVED.value, limit=200)
-    return _page(request, "followup.html", "Follow-up", me=me,
+    return _page(request, "followup.html", N_("Follow-up"), me=me,
                  orders=sorted(waiting, key=lambda o: o.resolved_at))
 
 
@@ -345,4 +387,4 @@ def follow_up_record(request: Request, order_id: int, sessions: SessionsDep, now
         desk.follow_up(order_id, me.username, rating, comment.strip() or None)
     except (LookupError, TransitionError) as err:
         return _to("/ui/follow-up", error=str(err))
-    return _to("/ui/follow-up", flash=f"#{order_id}: follow-up recorded, closed.")
+    return _to("/ui/follow-up", flash=_("#%(id)s: follow-up recorded, closed.", id=order_id))

@@ -15,7 +15,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import i18n
 from core.clock import Clock, utcnow
+from core.i18n import N_
 from core.zones import Zones
 from devices.kinds import Skill
 from ingest.lineprotocol import Point
@@ -51,6 +53,7 @@ class NewOrder:
     detail: str | None = None
     service: str | None = None  # the matrix: basic or special (None: as the priority says)
     individual: bool = False  # the matrix: one household (default collective: shared facilities)
+    titles: dict[str, str] | None = None  # the title in other languages (rules data)
 
 
 @dataclass
@@ -65,7 +68,8 @@ class WorkOrderDesk:
                  zones: Zones | None = None,
                  notice_prefix: str = "community-notices", notify_prefix: str = "community-notify",
                  channels: Reach = Reach.of(("webhook", "email", "mqtt")),
-                 policy: NotifyPolicy = NotifyPolicy()) -> None:
+                 policy: NotifyPolicy = NotifyPolicy(), language: str = i18n.DEFAULT,
+                 site_languages: dict[str, str] | None = None) -> None:
         self.sessions = sessions
         self.sla = sla
         self.matrix = matrix
@@ -79,6 +83,12 @@ class WorkOrderDesk:
         self.notify_prefix = notify_prefix
         self.channels = channels  # only these get outbox rows (no e-mail rows without an SMTP server)
         self.policy = policy
+        self.language = language  # the deployment's default
+        self.site_languages = site_languages if site_languages is not None else {}  # the register's, kept fresh
+
+    def language_of(self, site: str | None, own: str | None = None) -> str:
+        """A person's language: their own setting, else their site's, else the deployment's."""
+        return own or self.site_languages.get(site or "") or self.language
 
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
@@ -99,6 +109,7 @@ class WorkOrderDesk:
             unit=new.unit, kind=new.kind, title=new.title, priority=new.priority.value, skill=new.skill.value,
             scope=new.scope.value, life_safety=new.priority is Priority.LIFE_SAFETY, status=Status.OPEN.value,
             assignee=person.id if person else None, escalation_level=0, occurrences=1, created_at=now,
+            titles=dict(new.titles or {}),
             ack_due_at=ack_due, arrive_due_at=arrive_due, resolve_due_at=resolve_due, matrix_cell=cell,
         )
         session = work.session
@@ -107,8 +118,8 @@ class WorkOrderDesk:
         service.audit(session, order, now, SYSTEM, "created", to_status=Status.OPEN.value, note=new.detail)
         if person:
             service.audit(session, order, now, SYSTEM, "assigned", note=person.id)
-        self.notify(session, order, "new work order", [person] if person else [], now)
-        notices.post(session, order, "fault", now, self.texts, self.notice_prefix, tz=self.zones.of(order.site))
+        self.notify(session, order, N_("new work order"), [person] if person else [], now)
+        self.post_notice(session, order, "fault", now)
         work.points.append(service.metric(order, "created", now))
         return order
 
@@ -117,35 +128,51 @@ class WorkOrderDesk:
         """A lifecycle transition with its consequences (the "fixed" notice, the metric)."""
         target = service.apply_transition(work.session, order, action, actor, note, now)
         if target is Status.RESOLVED:
-            notices.post(work.session, order, "fixed", now, self.texts, self.notice_prefix,
-                         tz=self.zones.of(order.site))
+            self.post_notice(work.session, order, "fixed", now)
         elif order.kind == REQUEST and action in notices.PROGRESS:  # the person who asked hears of every step
-            notices.post(work.session, order, action, now, self.texts, self.notice_prefix,
-                         tz=self.zones.of(order.site))
+            self.post_notice(work.session, order, action, now)
         work.points.append(service.metric(order, action, now))
 
+    def post_notice(self, session: Session, order: WorkOrder, phase: str, now: datetime,
+                    building: str | None = None) -> None:
+        """Owners' notice of this phase, on the site's clock and in its language (and every other)."""
+        notices.post(session, order, phase, now, self.texts, self.notice_prefix, building=building,
+                     tz=self.zones.of(order.site), language=self.language_of(order.site))
+
     def notify(self, session: Session, order: WorkOrder, what: str, people: list[Person], now: datetime, *,
-               escalation: bool = False) -> None:
+               escalation: bool = False, **values: object) -> None:
         """Each person through their chain of channels (the first that works; life safety ignores quiet hours,
-        an escalation of it calls), and the office webhooks and the site's order feed once each."""
-        where = notices.place(session, order)
-        subject = f"[{order.priority}] {what}: {where.where}: {order.title} (#{order.id})"
-        body = {"event": what, "work_order": service.summary(order), "place": where.where,
-                "location": where.location, "contractor": where.contractor,
-                "contractor_phone": where.contractor_phone}
+        an escalation of it calls), in their language; the office webhooks and the site's order feed once each, in
+        the site's. ``what`` is a message id (``N_``) filled with ``values``."""
         tz = self.zones.of(order.site)
         calls = escalation and order.priority in self.policy.escalation_chains  # its own chain wins: it calls
         names = self.policy.chain(order.priority, escalation=escalation)
+        window = self.policy.window_s(order.priority)
         for person in people:
+            subject, body = self.message(session, order, what, self.language_of(order.site, person.language), values)
             links = chain_for(person, order.site, names if calls else person.channels or names, self.channels)
             quiet = None if order.priority == Priority.LIFE_SAFETY else person.quiet_until(now, tz)
             notify_person(session, person, links, subject, body, now, work_order_id=order.id,
-                          priority=order.priority, window_s=self.policy.window_s(order.priority), not_before=quiet)
+                          priority=order.priority, window_s=window, not_before=quiet)
+        subject, body = self.message(session, order, what, self.language_of(order.site), values)
         feed = f"{self.notify_prefix}/{order.site}/work-orders"
         for channel, recipient in targets((), self.oncall.office_webhooks, feed):
             if channel in self.channels:
                 enqueue(session, channel, recipient, subject, body, now, work_order_id=order.id,
-                        priority=order.priority, window_s=self.policy.window_s(order.priority))
+                        priority=order.priority, window_s=window)
+
+    def message(self, session: Session, order: WorkOrder, what: str, lang: str, values: dict) -> tuple[str, dict]:
+        """(subject, body) of a notification in ``lang``; ``event`` stays the English text for integrations."""
+        with i18n.using(lang):
+            where = notices.place(session, order)
+            title = i18n.pick(order.titles, order.title)
+            subject = i18n._("[%(priority)s] %(what)s: %(where)s: %(title)s (#%(id)s)",
+                             priority=i18n.label(order.priority), what=i18n._(what, **values), where=where.where,
+                             title=title, id=order.id)
+        body = {"event": what % values if values else what, "work_order": service.summary(order),
+                "place": where.where, "title": title, "location": where.location, "contractor": where.contractor,
+                "contractor_phone": where.contractor_phone, "language": lang}
+        return subject, body
 
     # --- whole actions (their own unit of work) ---
     def transition(self, order_id: int, action: str, actor: str, note: str | None = None, *,
@@ -197,7 +224,7 @@ class WorkOrderDesk:
             service.audit(work.session, order, now, actor, "reassigned",
                           note=f"{order.assignee or '-'} -> {person.id}" + (f": {note}" if note else ""))
             order.assignee = person.id
-            self.notify(work.session, order, "assigned to you", [person], now)
+            self.notify(work.session, order, N_("assigned to you"), [person], now)
         return order
 
     def reopen(self, order_id: int, actor: str, note: str) -> WorkOrder:
@@ -209,7 +236,7 @@ class WorkOrderDesk:
             order.ack_due_at, order.arrive_due_at, order.resolve_due_at = self.deadlines(
                 Priority(order.priority), order.matrix_cell, now)
             person = self.router.person(order.assignee)
-            self.notify(work.session, order, "reopened: not fixed", [person] if person else [], now)
+            self.notify(work.session, order, N_("reopened: not fixed"), [person] if person else [], now)
         return order
 
     def follow_up(self, order_id: int, actor: str, rating: int | None, comment: str | None = None) -> WorkOrder:

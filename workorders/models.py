@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, UtcDateTime
@@ -99,6 +99,7 @@ class WorkOrder(Base):
     unit: Mapped[str | None] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(NAME_MAX))
     title: Mapped[str] = mapped_column(String(200))
+    titles: Mapped[dict | None] = mapped_column(JSON, doc="the title in other languages, from the rules data")
     priority: Mapped[str] = mapped_column(String(16), index=True)
     skill: Mapped[str] = mapped_column(String(NAME_MAX))
     scope: Mapped[str] = mapped_column(String(16))

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from core.i18n import N_
 from devices.kinds import Skill
 from workorders import service
 from workorders.flows import WorkOrderDesk
@@ -30,15 +31,15 @@ def escalate_due(desk: WorkOrderDesk) -> int:
             if nxt is None:
                 service.audit(session, order, now, SYSTEM, "escalation_exhausted",
                               note="no further on-call level; still unacknowledged")
-                desk.notify(session, order, "still unacknowledged", [previous] if previous else [], now,
+                desk.notify(session, order, N_("still unacknowledged"), [previous] if previous else [], now,
                             escalation=True)
                 continue
             order.escalation_level += 1
             order.assignee = nxt.id
             service.audit(session, order, now, SYSTEM, "escalated",
                           note=f"level {order.escalation_level}: {previous.id if previous else '-'} -> {nxt.id}")
-            desk.notify(session, order, f"escalated to level {order.escalation_level + 1}",
-                        [p for p in (nxt, previous) if p], now, escalation=True)
+            desk.notify(session, order, N_("escalated to level %(level)s"), [p for p in (nxt, previous) if p], now,
+                        escalation=True, level=order.escalation_level + 1)
             work.points.append(service.metric(order, "escalated", now))
             count += 1
         count += _escalate_missed(desk, work, now)
@@ -46,9 +47,10 @@ def escalate_due(desk: WorkOrderDesk) -> int:
 
 
 MISSED = {  # timer -> (the order's due column, when it was escalated, statuses it applies to, what people are told)
-    "arrive": ("arrive_due_at", "arrive_escalated_at", (Status.OPEN, Status.ACKNOWLEDGED), "nobody on site in time"),
+    "arrive": ("arrive_due_at", "arrive_escalated_at", (Status.OPEN, Status.ACKNOWLEDGED),
+               N_("nobody on site in time (escalated)")),
     "resolve": ("resolve_due_at", "resolve_escalated_at", (Status.OPEN, Status.ACKNOWLEDGED, Status.IN_PROGRESS),
-                "not resolved in time"),
+                N_("not resolved in time (escalated)")),
 }
 
 
@@ -69,8 +71,7 @@ def _escalate_missed(desk: WorkOrderDesk, work, now) -> int:  # noqa: ANN001 - U
                 order.escalation_level += 1
             service.audit(work.session, order, now, SYSTEM, f"escalated_{timer}",
                           note=f"{what}; level {order.escalation_level}: told {nxt.id if nxt else 'the office'}")
-            desk.notify(work.session, order, f"{what} (escalated)", [p for p in (nxt, current) if p], now,
-                        escalation=True)
+            desk.notify(work.session, order, what, [p for p in (nxt, current) if p], now, escalation=True)
             work.points.append(service.metric(order, f"escalated_{timer}", now))
             count += 1
     return count

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,16 +13,24 @@ from register.importers._cells import Id, Phone, RowModel, text
 from register.imports import Column, Context, Counts, Importer, upsert
 from register.models import Site
 
-FIELDS = ("name", "timezone", "manager", "manager_phone", "address")
+FIELDS = ("name", "timezone", "language", "manager", "manager_phone", "address")
 
 
 class SiteRow(RowModel):
     site_id: Id
     name: text(120)
     timezone: text(64) | None = None
+    language: Literal["zh_CN", "en"] | None = None
     manager: text(64) | None = None
     manager_phone: Phone | None = None
     address: text(200) | None = None
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: object) -> object:
+        from core.i18n import normalize
+
+        return normalize(value) or value if isinstance(value, str) and value else None
 
     @field_validator("timezone")
     @classmethod
@@ -39,6 +49,7 @@ class SiteImporter(Importer):
         Column("site_id", "site_id", "小区编号", required=True, aliases=("site",)),
         Column("name", "name", "小区名称", required=True),
         Column("timezone", "timezone", "时区"),
+        Column("language", "language", "语言"),
         Column("manager", "manager", "负责人"),
         Column("manager_phone", "manager_phone", "负责人电话"),
         Column("address", "address", "地址"),

@@ -63,7 +63,8 @@ def test_the_reports_day_and_the_notices_clock_are_the_sites(pg_url, tmp_path):
                                                        True, int(clock.now.timestamp() * 1000)))
     with sessions() as session:
         [notice] = session.query(Notice).filter(Notice.work_order_id == outcome.work_order_id).all()
-    assert "dispatched at 01:30" in notice.text  # Beijing time, not the server's 17:30
+    assert "01:30 出发" in notice.text  # Beijing time, not the server's 17:30, in the site's language
+    assert "dispatched at 01:30" in notice.texts["en"]
     assert build(sessions, date(2026, 11, 21), zones).table.iloc[0]["orders_opened"] == 1  # the Beijing day
     assert build(sessions, date(2026, 11, 20), zones).table.iloc[0]["orders_opened"] == 0
     assert build(sessions, date(2026, 11, 20), UTC).table.iloc[0]["orders_opened"] == 1  # a UTC day differs
