@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="daily KPI report per site (CSV + HTML)")
     report.add_argument("--day", type=_day, default=None, help="YYYY-MM-DD (default: yesterday)")
     report.add_argument("--out", type=Path, default=Path("var/reports"))
+    report.add_argument("--lang", choices=["zh_CN", "en"], default=None, help="default: COMMUNITY_LANGUAGE")
 
     rules = sub.add_parser("rules", help="check a rules file and list its rules")
     rules.add_argument("file", type=Path, nargs="?", default=None)
@@ -330,7 +331,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with sessions() as session:
         zones.update(site_zones(session))
     report = build(sessions, day, zones)
-    csv_path, html_path = report.write(args.out)
+    csv_path, html_path = report.write(args.out, args.lang or settings.language)
     print(report.table.to_string(index=False) if len(report.table) else "no sites with devices or orders")
     print(f"wrote {csv_path} and {html_path}")
     return 0

@@ -261,6 +261,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                                register_read_s=settings.alert.register_read_s,
                                on_register=read_register)
     kpis = KpiWatch(sessions, alert_config.kpis, desk.router, clock=clock, metrics=writer.submit_point,
+                    language_of=desk.language_of,
                     channels=desk.channels, notify_prefix=notify.topic_prefix, zones=zones)
     listener, urgent_listener = _listeners(settings, counters, writer, alert_engine)
     return Runtime(settings=settings, counters=counters, engine=engine, sessions=sessions, influx=influx,

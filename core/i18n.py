@@ -138,7 +138,7 @@ LABELS = {
     "escalation_exhausted": N_("no further on-call level"), "follow_up": N_("follow-up"),
     "fault_cleared": N_("fault cleared"), "occurrence": N_("occurred again"), "devices_lost": N_("devices lost"),
     "app": N_("app"), "phone": N_("phone"), "walk_in": N_("walk-in"), "wechat": N_("WeChat"), "email": N_("e-mail"),
-    "api": N_("integration"),
+    "api": N_("integration"), "red": N_("red"), "yellow": N_("yellow"), "green": N_("green"),
 }
 
 

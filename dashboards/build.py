@@ -1,7 +1,8 @@
 """Build dashboard JSON and Grafana provisioning files; push dashboards to a running Grafana.
 
-``community dashboards build`` writes ``dashboards/generated/*.json`` and ``dashboards/provisioning/`` (data
-sources + dashboard provider), which docker-compose mounts into Grafana. ``community dashboards push`` sends the
+``community dashboards build`` writes ``dashboards/generated/<lang>/*.json`` (every board in English and in
+Chinese, each language in a Grafana folder of its own) and ``dashboards/provisioning/`` (data sources + dashboard
+providers), which docker-compose mounts into Grafana. ``community dashboards push`` sends the
 dashboards over Grafana's HTTP API with grafana-client.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
+from core import i18n
 from dashboards.catalog import DASHBOARDS
 from dashboards.queries import INFLUX, WORKORDERS
 
@@ -22,8 +24,12 @@ GENERATED = HERE / "generated"
 PROVISIONING = HERE / "provisioning"
 
 
-def dashboard_json(name: str) -> dict[str, Any]:
-    body = json.loads(JSONEncoder(sort_keys=True).encode(DASHBOARDS[name]().build()))
+LANGUAGES = {"en": "Smart community", "zh_CN": "智慧社区"}  # each language's boards in a Grafana folder of its own
+
+
+def dashboard_json(name: str, lang: str = i18n.SOURCE) -> dict[str, Any]:
+    with i18n.using(lang):
+        body = json.loads(JSONEncoder(sort_keys=True).encode(DASHBOARDS[name]().build()))
     for number, panel in enumerate(body["panels"], start=1):
         panel["id"] = number  # the SDK leaves ids unset; Grafana wants them unique per dashboard
         if panel.get("options") is None:
@@ -31,8 +37,8 @@ def dashboard_json(name: str) -> dict[str, Any]:
     return body
 
 
-def all_dashboards() -> dict[str, dict[str, Any]]:
-    return {name: dashboard_json(name) for name in DASHBOARDS}
+def all_dashboards(lang: str = i18n.SOURCE) -> dict[str, dict[str, Any]]:
+    return {name: dashboard_json(name, lang) for name in DASHBOARDS}
 
 
 def datasources() -> dict[str, Any]:
@@ -61,20 +67,21 @@ def dashboard_provider() -> dict[str, Any]:
     return {
         "apiVersion": 1,
         "providers": [{
-            "name": "community", "folder": "Smart community", "type": "file", "disableDeletion": True,
+            "name": f"community-{lang}", "folder": folder, "type": "file", "disableDeletion": True,
             "allowUiUpdates": False, "updateIntervalSeconds": 60,
-            "options": {"path": "/var/lib/grafana/dashboards", "foldersFromFilesStructure": False},
-        }],
+            "options": {"path": f"/var/lib/grafana/dashboards/{lang}", "foldersFromFilesStructure": False},
+        } for lang, folder in LANGUAGES.items()],
     }
 
 
 def write_all(generated: Path = GENERATED, provisioning: Path = PROVISIONING) -> list[Path]:
     written = []
-    generated.mkdir(parents=True, exist_ok=True)
-    for name, body in all_dashboards().items():
-        path = generated / f"{name}.json"
-        path.write_text(json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        written.append(path)
+    for lang in LANGUAGES:
+        (generated / lang).mkdir(parents=True, exist_ok=True)
+        for name, body in all_dashboards(lang).items():
+            path = generated / lang / f"{name}.json"
+            path.write_text(json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+            written.append(path)
     for sub, filename, body in (("datasources", "community.yaml", datasources()),
                                 ("dashboards", "community.yaml", dashboard_provider())):
         path = provisioning / sub / filename
@@ -85,16 +92,18 @@ def write_all(generated: Path = GENERATED, provisioning: Path = PROVISIONING) ->
     return written
 
 
-def push(url: str, token: str, folder_title: str = "Smart community") -> list[str]:
-    """Create or update every dashboard in a running Grafana (HTTP API, grafana-client)."""
+def push(url: str, token: str) -> list[str]:
+    """Create or update every dashboard in a running Grafana (HTTP API, grafana-client), each language's boards in
+    its folder."""
     from grafana_client import GrafanaApi
 
     api = GrafanaApi.from_url(url, credential=token)
     folders = {f["title"]: f["uid"] for f in api.folder.get_all_folders()}
-    folder_uid = folders.get(folder_title) or api.folder.create_folder(folder_title)["uid"]
     pushed = []
-    for body in all_dashboards().values():
-        api.dashboard.update_dashboard({"dashboard": body, "folderUid": folder_uid, "overwrite": True,
-                                        "message": "community dashboards push"})
-        pushed.append(body["uid"])
+    for lang, folder in LANGUAGES.items():
+        folder_uid = folders.get(folder) or api.folder.create_folder(folder)["uid"]
+        for body in all_dashboards(lang).values():
+            api.dashboard.update_dashboard({"dashboard": body, "folderUid": folder_uid, "overwrite": True,
+                                            "message": "community dashboards push"})
+            pushed.append(body["uid"])
     return pushed

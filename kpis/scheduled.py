@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import sessionmaker
 
+from core import i18n
 from core.clock import Clock, epoch_ms
 from core.zones import Zones
 from ingest.lineprotocol import Point
@@ -30,8 +31,10 @@ log = logging.getLogger(__name__)
 class KpiWatch:
     def __init__(self, sessions: sessionmaker, config: KpiConfig, router: OnCallRouter, *, clock: Clock,
                  metrics: Callable[[Point], None] | None = None, channels: Container[str] = frozenset(),
-                 notify_prefix: str = "community-notify", zones: Zones | None = None) -> None:
+                 notify_prefix: str = "community-notify", zones: Zones | None = None,
+                 language_of: Callable[[str | None, str | None], str] = lambda site, own: own or i18n.DEFAULT) -> None:
         self.sessions, self.config, self.router, self.clock = sessions, config, router, clock
+        self.language_of = language_of  # a person's language: their own, else their site's (WorkOrderDesk)
         self.metrics = metrics or (lambda _point: None)
         self.channels, self.notify_prefix, self.zones = channels, notify_prefix, zones or Zones()
         self._stop = threading.Event()
@@ -86,14 +89,25 @@ class KpiWatch:
         return warnings
 
     def _tell(self, session, warning: KpiWarning, title: str, now: datetime) -> None:  # noqa: ANN001 - Session
+        """Each manager in their language; the site's feed in the site's."""
         people = [p for p in (self.router.person(i) for i in self.config.managers_of(warning.site)) if p]
-        was = f" (was {warning.previous})" if warning.previous else ""
-        subject = (f"[KPI {warning.colour}] {warning.site}: {title} {warning.value:.1f} % "
-                   f"(target {warning.target:g} %){was}")
         body = {"event": "kpi warning", "kpi": {"site": warning.site, "kpi": warning.kpi, "colour": warning.colour,
                                                  "previous": warning.previous, "value": warning.value,
                                                  "target": warning.target, "at": now.isoformat()}}
         feed = f"{self.notify_prefix}/{warning.site}/kpi"
-        for channel, recipient in targets(people, (), feed):
-            if channel in self.channels:
-                enqueue(session, channel, recipient, subject, body, now)
+        for person in [*people, None]:
+            lang = self.language_of(warning.site, person.language if person else None)
+            subject = self._subject(warning, title, lang)
+            for channel, recipient in targets([person] if person else [], (), feed) if person else [("mqtt", feed)]:
+                if channel in self.channels:
+                    enqueue(session, channel, recipient, subject, body | {"language": lang}, now)
+
+    @staticmethod
+    def _subject(warning: KpiWarning, title: str, lang: str) -> str:
+        with i18n.using(lang):
+            values = {"colour": i18n.label(warning.colour), "site": warning.site, "kpi": i18n._(title),
+                      "value": f"{warning.value:.1f}", "target": f"{warning.target:g}"}
+            if warning.previous:
+                return i18n._("[KPI %(colour)s] %(site)s: %(kpi)s %(value)s %% (target %(target)s %%, was "
+                              "%(previous)s)", previous=i18n.label(warning.previous), **values)
+            return i18n._("[KPI %(colour)s] %(site)s: %(kpi)s %(value)s %% (target %(target)s %%)", **values)

@@ -329,3 +329,37 @@ def test_a_new_owner_sets_a_password_with_the_invite_code_on_their_phone(alert_s
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_the_pages_in_both_languages_follow_the_browser_and_the_switch(site, browser, locale):
+    runtime, base, _meter = site
+    chinese = locale == "zh-CN"
+    context = browser.new_context(locale=locale, viewport={"width": 390, "height": 844})
+    tech = context.new_page()
+    login(tech, base, "wang", "tech-password")
+    tech.wait_for_url(f"{base}/ui/queue")
+    text = tech.inner_text("body")
+    assert ("我的待办工单" in text and "电梯困人" in text and "生命安全" in text) if chinese else \
+        ("My open orders" in text and "passengers trapped" in text and "life safety" in text)
+    tech.screenshot(path=str(ARTIFACTS / f"queue-{locale}.png"), full_page=True)
+    tech.click("article a[href^='/ui/orders/']")
+    body = tech.inner_text("body")
+    assert ("处理记录" in body and "确认时限" in body) if chinese else \
+        ("History" in body and "Acknowledge within" in body)
+    tech.screenshot(path=str(ARTIFACTS / f"order-{locale}.png"), full_page=True)
+    owner = context.new_page()
+    login(owner, base, "owner_b1", "owner-password")
+    owner.wait_for_url(f"{base}/ui/notices")
+    notices = owner.inner_text("body")
+    assert ("我要报事" in notices and "电梯困人" in notices and "出发" in notices) if chinese else \
+        ("Report a problem" in notices and "passengers trapped" in notices and "dispatched at" in notices)
+    owner.screenshot(path=str(ARTIFACTS / f"owner-notices-{locale}.png"), full_page=True)
+    other = "English" if chinese else "中文"
+    owner.click(f"text={other}")  # the switch, remembered in a cookie
+    owner.wait_for_load_state()
+    switched = owner.inner_text("body")
+    assert ("Report a problem" in switched) if chinese else ("我要报事" in switched)
+    owner.goto(f"{base}/ui/notices")
+    assert ("Report a problem" in owner.inner_text("body")) if chinese else ("我要报事" in owner.inner_text("body"))
+    context.close()

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from dashboards.build import GENERATED, PROVISIONING, all_dashboards, datasources
+from dashboards.build import GENERATED, LANGUAGES, PROVISIONING, all_dashboards, datasources
 from dashboards.catalog import HAND_MADE
 from dashboards.macros import Context, render_influxql, render_sql
 from devices import kinds
@@ -31,10 +31,18 @@ def panels(board: dict) -> list[dict]:
     return [p for p in board["panels"] if p.get("type") != "row"]
 
 
-def test_generated_files_are_up_to_date_with_the_code():
-    for name, body in all_dashboards().items():
-        on_disk = json.loads((GENERATED / f"{name}.json").read_text())
-        assert on_disk == body, f"dashboards/generated/{name}.json is stale: run `community dashboards build`"
+def test_generated_files_are_up_to_date_with_the_code_in_both_languages():
+    for lang in LANGUAGES:
+        for name, body in all_dashboards(lang).items():
+            on_disk = json.loads((GENERATED / lang / f"{name}.json").read_text())
+            assert on_disk == body, f"dashboards/generated/{lang}/{name}.json is stale: `community dashboards build`"
+    english, chinese = all_dashboards("en"), all_dashboards("zh_CN")
+    assert (english["elevators"]["title"], chinese["elevators"]["title"]) == ("Elevators", "电梯")
+    assert (chinese["overview"]["uid"], english["overview"]["uid"]) == ("community-overview-zh_cn",
+                                                                         "community-overview")
+    titles = {p["title"] for p in chinese["overview"]["panels"]}
+    assert {"设备在线", "设施完好率"} <= titles  # panels and KPIs in Chinese
+    assert len({p["title"] for p in english["overview"]["panels"]} & titles) <= 1  # nothing left in English
     provisioned = yaml.safe_load((PROVISIONING / "datasources" / "community.yaml").read_text())
     assert provisioned == datasources()
 

@@ -72,9 +72,12 @@ def test_report_figures_and_files(pg_url, tmp_path):
     assert row["mean_minutes_to_repair"] == pytest.approx((40 + 300) / 2)
     assert row["mean_rating"] == 4.0
 
-    csv_path, html_path = report.write(tmp_path)
+    csv_path, html_path = report.write(tmp_path, "en")
     assert csv_path.read_text().splitlines()[0].startswith("site,devices,facility_intact_rate")
     html = html_path.read_text()
     assert "Daily KPI report, 2026-11-20" in html and "#ffebe9" in html  # red cells coloured
+    _csv, html_path = report.write(tmp_path / "zh")  # the default: Chinese
+    chinese = html_path.read_text()
+    assert "每日KPI报告" in chinese and "SLA达标率（修复）" in chinese and "#ffebe9" in chinese and ">红<" in chinese
     assert build(sessions, date(2026, 11, 21), UTC).table.iloc[0]["orders_opened"] == 0
     engine.dispose()

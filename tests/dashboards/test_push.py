@@ -38,8 +38,9 @@ class GrafanaStub(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.requests.append(("POST", self.path, body))
         if self.path == "/api/folders":
-            self.folders.append({"uid": "f-1", "title": body["title"]})
-            self._reply(200, {"uid": "f-1", "title": body["title"]})
+            uid = f"f-{len(self.folders) + 1}"
+            self.folders.append({"uid": uid, "title": body["title"]})
+            self._reply(200, {"uid": uid, "title": body["title"]})
         else:
             self._reply(200, {"status": "success", "uid": body["dashboard"]["uid"]})
 
@@ -58,11 +59,11 @@ def test_push_creates_the_folder_once_and_overwrites_every_dashboard(capsys):
         server.shutdown()
     folders = [r for r in GrafanaStub.requests if r[1] == "/api/folders"]
     pushes = [r[2] for r in GrafanaStub.requests if r[1] == "/api/dashboards/db"]
-    assert len(folders) == 1 and folders[0][2] == {"title": "Smart community"}
-    expected = all_dashboards()
+    assert [f[2] for f in folders] == [{"title": "Smart community"}, {"title": "智慧社区"}]  # created once each
+    expected = list(all_dashboards("en").values()) + list(all_dashboards("zh_CN").values())
     assert len(pushes) == 2 * len(expected)
-    assert {p["dashboard"]["uid"] for p in pushes} == {b["uid"] for b in expected.values()}
-    assert all(p["overwrite"] is True and p["folderUid"] == "f-1" for p in pushes)
+    assert {p["dashboard"]["uid"] for p in pushes} == {b["uid"] for b in expected}
+    assert all(p["overwrite"] is True and p["folderUid"].startswith("f-") for p in pushes)
     assert "pushed community-overview" in capsys.readouterr().out
 
 

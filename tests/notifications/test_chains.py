@@ -162,3 +162,20 @@ def test_operators_see_what_reached_nobody_in_the_api_and_the_counters(alert_ser
     assert lost()[0]["channel"] == "sms" and "isv.SMS_TEMPLATE_ILLEGAL" in lost()[0]["last_error"]
     assert http.get("/stats", headers=staff).json()["notifications_undeliverable"] >= 1
     assert "community_notifications_undeliverable" in http.get("/metrics", headers=staff).text
+
+
+def test_each_person_is_written_to_in_their_own_language_and_the_office_in_the_sites(world):
+    desk, _dispatcher, clock, sessions = world  # the desk's default language: Chinese
+    order = open_order(desk, clock, Priority.LIFE_SAFETY)
+    english = Person(id="li", name="Li", phone="13700137002", channels=["sms"], language="en")
+    with desk.unit_of_work() as work:
+        from workorders.service import get
+
+        desk.notify(work.session, get(work.session, order), "assigned to you", [english], clock.now)
+    chinese_note, english_note = notes(sessions, order)[0], notes(sessions, order, "li")[0]
+    assert chinese_note.subject.startswith("【生命安全】新工单：") and "电梯困人" not in chinese_note.subject
+    assert english_note.subject.startswith("[life safety] assigned to you: ")
+    assert (chinese_note.body["language"], english_note.body["language"]) == ("zh_CN", "en")
+    desk.site_languages["site1"] = "en"  # the register says the site's people read English
+    later = open_order(desk, clock, Priority.MAINTENANCE, 2)
+    assert notes(sessions, later)[0].subject.startswith("[maintenance] new work order")
