@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Response, status
 from fastapi.responses import PlainTextResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 from sqlalchemy.orm import sessionmaker
@@ -62,8 +63,10 @@ def create_app(
     secure_cookies: bool = False,
     attachments_dir: Path | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="Smart-community monitoring", version="0.1.0",
-                  description="Device health, work orders, alerts and owner notices.")
+    # /docs and /redoc from assets shipped in the fastapi-offline package: they work on a site network without
+    # internet (the default pages load Swagger UI and ReDoc from a CDN and stay blank there)
+    app = FastAPIOffline(title="Smart-community monitoring", version="0.1.0",
+                         description="Device health, work orders, alerts and owner notices.")
     limits = limits or ApiLimits()
     app.state.sessions, app.state.clock, app.state.limits = sessions, clock, limits
     app.state.operator_token, app.state.desk, app.state.alert_config = operator_token, desk, config

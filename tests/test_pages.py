@@ -363,3 +363,48 @@ def test_the_pages_in_both_languages_follow_the_browser_and_the_switch(site, bro
     owner.goto(f"{base}/ui/notices")
     assert ("Report a problem" in owner.inner_text("body")) if chinese else ("我要报事" in owner.inner_text("body"))
     context.close()
+
+
+def test_the_daily_report_reads_in_both_languages_on_a_phone(site, browser, tmp_path):
+    from datetime import datetime
+
+    from dashboards.kpi_report import build
+
+    runtime, _base, _meter = site
+    zones = runtime.orders.zones
+    report = build(runtime.sessions, datetime.now(zones.of("site1")).date(), zones)  # today on the site's clock
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    for lang, expected in (("zh_CN", ("每日KPI报告", "设施完好率", "新建工单")),
+                           ("en", ("Daily KPI report", "Facility intact rate", "orders opened"))):
+        _csv, html = report.write(tmp_path / lang, lang)
+        page.goto(html.as_uri())
+        text = page.inner_text("body")
+        assert all(word in text for word in expected), (lang, text[:300])
+        page.screenshot(path=str(ARTIFACTS / f"report-{lang}.png"), full_page=True)
+
+
+def test_the_api_docs_work_without_internet(alert_service, browser):
+    runtime = alert_service()
+    server, thread, port = serve(runtime)
+    base = f"http://127.0.0.1:{port}"
+    outside: list[str] = []
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+        def offline(route) -> None:  # noqa: ANN001 - a site network: nothing but the service answers
+            if route.request.url.startswith(base):
+                route.continue_()
+            else:
+                outside.append((route.request.resource_type, route.request.url))
+                route.abort()
+
+        page.route("**/*", offline)
+        for path, marker in (("/docs", "/work-orders"), ("/redoc", "work-orders")):
+            page.goto(f"{base}{path}")
+            page.wait_for_selector(f"text={marker}", timeout=15_000)
+            page.screenshot(path=str(ARTIFACTS / f"api{path.replace('/', '-')}.png"))
+        # no script, style or font from a CDN (ReDoc's "powered by" logo may try, and is just not shown)
+        assert [url for kind, url in outside if kind != "image"] == []
+    finally:
+        server.should_exit = True
+        thread.join(10)

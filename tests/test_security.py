@@ -31,6 +31,18 @@ def test_production_mode_refuses_missing_or_placeholder_credentials():
     Settings(_env_file=None, mode="local")  # local development needs none of it
 
 
+def test_production_mode_refuses_placeholder_robot_keys_and_provider_secrets():
+    good = {"wecom_robots": {"site1": "693a91f6-7b2c-4bc4-97a0-0ec2b1fa5aaa"},
+            "dingtalk_robots": {"site1": {"token": "a" * 64, "secret": "SEC" + "4f" * 32}},
+            "sms_access_key_id": "LTAI5tKeyId0000", "sms_access_key_secret": "Z3lvBk0Q9sQk1xYtq8Vw7nH2mP4rT6"}
+    Settings(_env_file=None, **GOOD, **good)
+    for key, bad in (("wecom_robots", {"site1": "changeme"}), ("dingtalk_robots", {"site1": {"token": "t" * 64,
+                                                                                          "secret": "secret"}}),
+                     ("sms_access_key_secret", "test")):
+        with pytest.raises(ValidationError, match="placeholder or too short"):
+            Settings(_env_file=None, **GOOD, **{**good, key: bad})
+
+
 def test_the_service_command_exits_with_the_reasons_in_production_mode(tmp_path):
     env = {**os.environ, "COMMUNITY_MODE": "production", "COMMUNITY_OPERATOR_TOKEN": "changeme",
            "COMMUNITY_DATA_DIR": str(tmp_path)}
