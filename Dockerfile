@@ -1,4 +1,6 @@
 FROM python:3.11-slim
+# a CJK font for the report's charts and PDF (Chinese text)
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 # the service's packages (not devtools/, bench/, tests/: developer tooling stays out of the image)
@@ -9,6 +11,7 @@ COPY ingest ingest
 COPY devices devices
 COPY people people
 COPY register register
+COPY reports reports
 COPY intake intake
 COPY kpis kpis
 COPY workorders workorders

@@ -40,6 +40,7 @@ from notifications.providers.feishu import FeishuChannel
 from notifications.providers.wecom import WecomChannel
 from notifications.service import Reach
 from register.service import site_languages, site_zones
+from reports.scheduled import ReportScheduler, time_of
 from workorders.flows import WorkOrderDesk
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class Runtime:
     orders: WorkOrderDesk
     alerts: AlertService
     kpis: KpiWatch
+    reports: ReportScheduler
     alert_engine: AlertEngine
     dispatcher: Dispatcher
     clock: Callable[[], datetime]
@@ -115,6 +117,8 @@ class Runtime:
             self.dispatcher.start()
             self.alert_engine.start()
             self.kpis.start()
+            if self.settings.report.enabled:
+                self.reports.start()
         if self.urgent_listener is not None:
             # Urgent lane first: the bulk lane leaves events and status to it, so on a broker that has never seen
             # the urgent session, the bulk lane must not start before that session's subscription is in place.
@@ -129,6 +133,7 @@ class Runtime:
             listener.stop()
         if self.judges_alerts:
             self.kpis.stop()
+            self.reports.stop()
             self.alert_engine.stop()
             self.dispatcher.stop()
         self.writer.stop()
@@ -263,9 +268,15 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     kpis = KpiWatch(sessions, alert_config.kpis, desk.router, clock=clock, metrics=writer.submit_point,
                     language_of=desk.language_of,
                     channels=desk.channels, notify_prefix=notify.topic_prefix, zones=zones)
+    reports = ReportScheduler(sessions, zones, alert_config.kpis, desk.router, clock=clock,
+                              directory=settings.data_dir / "reports", at=time_of(settings.report.time),
+                              check_s=settings.report.check_s, channels=desk.channels,
+                              public_url=settings.report.public_url, language_of=desk.language_of,
+                              on_sent=dispatcher.wake)
     listener, urgent_listener = _listeners(settings, counters, writer, alert_engine)
     return Runtime(settings=settings, counters=counters, engine=engine, sessions=sessions, influx=influx,
                    spool=spool, dead_letters=dead_letters, writer=writer, listener=listener,
-                   alert_config=alert_config, orders=desk, alerts=alerts, kpis=kpis, alert_engine=alert_engine,
+                   alert_config=alert_config, orders=desk, alerts=alerts, kpis=kpis, reports=reports,
+                   alert_engine=alert_engine,
                    dispatcher=dispatcher, clock=clock, closers=[c.close for c in outbound if hasattr(c, "close")],
                    urgent_listener=urgent_listener)

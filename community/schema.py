@@ -21,6 +21,7 @@ def load_tables() -> None:
     from notifications import models as _notifications  # noqa: F401
     from people import models as _people  # noqa: F401
     from register import models as _register  # noqa: F401
+    from reports import models as _reports  # noqa: F401
     from workorders import models as _workorders  # noqa: F401
 
 

@@ -164,6 +164,15 @@ class VoiceSettings(_Section):
     timeout_s: float = Field(default=10.0, gt=0)
 
 
+class ReportSettings(_Section):
+    """The daily report, sent every morning to each site's managers (docs/dashboards.md, "Daily report")."""
+
+    time: str = Field(default="07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="site-local time")
+    check_s: float = Field(default=60.0, gt=0, description="how often the scheduler looks")
+    public_url: str = Field(default="http://127.0.0.1:8080", description="the address people open links at")
+    enabled: bool = True
+
+
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -174,7 +183,7 @@ class HttpSettings(_Section):
 
 
 SECTIONS = ("mqtt", "contract", "influx", "batch", "alert", "notify", "smtp", "http", "wecom", "dingtalk", "feishu",
-            "sms", "voice")
+            "sms", "voice", "report")
 
 
 class Settings(BaseSettings):
@@ -211,6 +220,7 @@ class Settings(BaseSettings):
     feishu: FeishuSettings = Field(default_factory=FeishuSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -9,7 +9,6 @@ Runs on a thread of its own (pandas over the order history must not hold up the 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Container
 from datetime import datetime
 
@@ -17,6 +16,7 @@ from sqlalchemy.orm import sessionmaker
 
 from core import i18n
 from core.clock import Clock, epoch_ms
+from core.periodic import Periodic
 from core.zones import Zones
 from ingest.lineprotocol import Point
 from kpis.definitions import KPIS
@@ -37,25 +37,9 @@ class KpiWatch:
         self.language_of = language_of  # a person's language: their own, else their site's (WorkOrderDesk)
         self.metrics = metrics or (lambda _point: None)
         self.channels, self.notify_prefix, self.zones = channels, notify_prefix, zones or Zones()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.runs = 0
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="kpi-watch", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(15)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.config.every_s):
-            try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 - the database may be away: judge again next time
-                log.exception("KPI round failed")
+        self._loop = Periodic("kpi-watch", self.run_once, lambda: self.config.every_s)
+        self.start, self.stop = self._loop.start, self._loop.stop
 
     def run_once(self) -> list[KpiWarning]:
         """Judge every site's KPIs now; returns the warnings it sent."""

@@ -64,6 +64,21 @@ def compute_day(sessions: sessionmaker, zones: Zones, day: date) -> pd.DataFrame
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def history(sessions: sessionmaker, tz: tzinfo, site: str, day: date, days: int = 30) -> tuple[pd.DataFrame,
+                                                                                                  pd.DataFrame]:
+    """A site's KPI rows for each of the ``days`` days up to ``day`` (its own calendar; one read of the database),
+    and the orders opened on ``day`` itself (for the report's charts)."""
+    devices, orders, first = _load(sessions, day_of(day, tz)[1], site)
+    rows = []
+    for back in range(days - 1, -1, -1):
+        start, end = day_of(day - timedelta(days=back), tz)
+        rows.append({"day": (day - timedelta(days=back)).isoformat(),
+                     **_site_row(site, devices, orders, first, pd.Timestamp(start), pd.Timestamp(end))})
+    start, end = day_of(day, tz)
+    today = orders[(orders["created_at"] >= pd.Timestamp(start)) & (orders["created_at"] < pd.Timestamp(end))]
+    return pd.DataFrame(rows), today.reset_index(drop=True)
+
+
 def _load(sessions: sessionmaker, end: datetime, site: str | None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     with sessions() as session:
         device_query, order_query = select(Device), select(WorkOrder).where(WorkOrder.created_at < end)

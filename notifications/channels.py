@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import smtplib
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Protocol
 
 import httpx
@@ -53,6 +54,10 @@ class EmailChannel:
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = self.sender, recipient, subject
         message.set_content(_email_text(subject, body))
+        for attachment in body.get("attachments", []):  # e.g. the daily report's PDF
+            path = Path(attachment)
+            message.add_attachment(path.read_bytes(), maintype="application",
+                                   subtype="pdf" if path.suffix == ".pdf" else "octet-stream", filename=path.name)
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
             if self.starttls:
                 smtp.starttls()
@@ -92,5 +97,7 @@ class MqttChannel:
 
 def _email_text(subject: str, body: dict) -> str:
     order = body.get("work_order") or {}
-    lines = [subject, ""] + [f"{k}: {v}" for k, v in order.items()]
+    lines = [subject, ""] + [f"{k}: {v}" for k, v in order.items()] + body.get("lines", [])
+    if body.get("link"):
+        lines += ["", body["link"]]
     return "\n".join(lines) + "\n"

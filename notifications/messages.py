@@ -24,6 +24,9 @@ def lines(subject: str, body: dict) -> list[str]:
             out.append(f"{who}: {body['contractor_phone']}")
         if body.get("to"):
             out.append(_("for %(person)s", person=body["to"]))
+    out += body.get("lines", [])
+    if body.get("link"):
+        out.append(body["link"])
     return out
 
 

@@ -120,3 +120,21 @@ def publisher(stack: LocalStack, unique: str) -> Iterator[Publisher]:
     pub.connect()
     yield pub
     pub.close()
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian Chromium through Playwright (./scripts/bootstrap installs it)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed: ./scripts/bootstrap installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()

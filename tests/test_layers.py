@@ -7,8 +7,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = {"community", "core", "gateway", "ingest", "devices", "people", "register", "intake", "kpis", "workorders",
-        "notices", "notifications", "alerts", "web", "dashboards", "simulator", "devtools"}
+OURS = {"community", "core", "gateway", "ingest", "devices", "people", "register", "reports", "intake", "kpis",
+        "workorders", "notices", "notifications", "alerts", "web", "dashboards", "simulator", "devtools"}
 DOMAINS = OURS - {"community", "core", "devtools"}
 
 

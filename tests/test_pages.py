@@ -1,7 +1,6 @@
 """The technician and owner pages, driven in headless Chromium (Debian's chromium, via Playwright) against the
 service on real servers. Screenshots are kept under test-artifacts/."""
 
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -17,9 +16,6 @@ from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 
 def orders(runtime) -> list:
@@ -55,18 +51,6 @@ def site(alert_service, publisher, unique):
     yield runtime, f"http://127.0.0.1:{port}", meter
     server.should_exit = True
     thread.join(10)
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed: ./scripts/bootstrap installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield instance
-        instance.close()
 
 
 def login(page, base: str, username: str, password: str) -> None:

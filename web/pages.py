@@ -388,3 +388,31 @@ def follow_up_record(request: Request, order_id: int, sessions: SessionsDep, now
     except (LookupError, TransitionError) as err:
         return _to("/ui/follow-up", error=str(err))
     return _to("/ui/follow-up", flash=_("#%(id)s: follow-up recorded, closed.", id=order_id))
+
+
+@router.get("/reports/{site}/{day}", response_class=HTMLResponse)
+def report_page(request: Request, site: str, day: str, sessions: SessionsDep, now: NowDep) -> Response:
+    """A site's daily report in the viewer's language (the link the morning message carries); ``.pdf`` to print."""
+    from datetime import date
+
+    from reports import render
+    from reports.document import build
+
+    me = _staff_or_tech(request, sessions, now)
+    if me is None:
+        return _to("/ui/login")
+    as_pdf = day.endswith(".pdf")
+    try:
+        when = date.fromisoformat(day.removesuffix(".pdf"))
+    except ValueError:
+        return Response(_("Not a day: %(day)s", day=day), status_code=404)
+    if not me.may_work_site(site):
+        return _to("/ui/queue", error=_("Not allowed."))
+    lang = i18n.current()
+    if not request.state.language_chosen:
+        lang = request.app.state.desk.language_of(site, me.language)
+    report = build(sessions, desk_zones(request).of(site), site, when)
+    if as_pdf:
+        return Response(render.to_pdf(report, lang), media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="report-{site}-{when}.pdf"'})
+    return HTMLResponse(render.to_html(report, lang))

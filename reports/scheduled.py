@@ -1,0 +1,118 @@
+"""The morning report: every site's report of yesterday, generated at a site-local time (``COMMUNITY_REPORT_TIME``,
+07:00) and sent to the site's managers: e-mail with the PDF attached, the site's group robots a summary and a link.
+No separate cron: a thread of the service checks every ``check_s``. What was sent is recorded (``report_runs``),
+so a report goes out once; a run missed while the service was down is made up once, at start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from core import i18n
+from core.clock import Clock
+from core.i18n import _
+from core.periodic import Periodic
+from core.zones import Zones
+from kpis.models import KpiConfig
+from kpis.service import sites
+from notifications.service import ROBOTS, Reach, enqueue
+from people.oncall import OnCallRouter
+from reports import render
+from reports.document import SiteReport, build
+from reports.models import ReportRun
+
+log = logging.getLogger(__name__)
+
+
+class ReportScheduler:
+    def __init__(self, sessions: sessionmaker, zones: Zones, kpis: KpiConfig, router: OnCallRouter, *,
+                 clock: Clock, directory: Path, at: time = time(7, 0), check_s: float = 60.0,
+                 channels: Reach = Reach(), public_url: str = "http://127.0.0.1:8080",
+                 language_of: Callable[[str | None, str | None], str] = lambda site, own: own or i18n.DEFAULT,
+                 on_sent: Callable[[], None] = lambda: None) -> None:
+        self.sessions, self.zones, self.kpis, self.router, self.clock = sessions, zones, kpis, router, clock
+        self.directory, self.at, self.check_s, self.channels = directory, at, check_s, channels
+        self.public_url, self.language_of, self.on_sent = public_url.rstrip("/"), language_of, on_sent
+        self.sent = 0
+        # the first round at once: a run missed while the service was down is made up on start
+        self._loop = Periodic("report-scheduler", self.tick, lambda: self.check_s, first_at_once=True)
+        self.start, self.stop = self._loop.start, self._loop.stop
+
+    def due_day(self, site: str, now: datetime) -> date:
+        """The latest day whose report is due now, on the site's clock: yesterday once it is past the report time,
+        else the day before."""
+        local = now.astimezone(self.zones.of(site))
+        return local.date() - timedelta(days=1 if local.time() >= self.at else 2)
+
+    def tick(self) -> int:
+        """Send every report that is due and not sent yet; returns how many were sent."""
+        now = self.clock()
+        count = 0
+        for site in sites(self.sessions):
+            day = self.due_day(site, now)
+            with self.sessions() as session:
+                if session.get(ReportRun, (site, day)) is not None:
+                    continue
+            self.send(site, day, now)
+            count += 1
+        if count:
+            self.on_sent()
+        return count
+
+    def send(self, site: str, day: date, now: datetime) -> None:
+        report = build(self.sessions, self.zones.of(site), site, day)
+        site_lang = self.language_of(site, None)
+        pdf = self.write(report, site_lang)
+        link = f"{self.public_url}/ui/reports/{site}/{day.isoformat()}"
+        people = [p for p in (self.router.person(i) for i in self.kpis.managers_of(site)) if p]
+        with self.sessions.begin() as session:
+            for person in people:
+                if person.email and "email" in self.channels:
+                    lang = self.language_of(site, person.language)
+                    attachment = pdf if lang == site_lang else self.write(report, lang)
+                    subject, body = self.message(report, lang, link)
+                    enqueue(session, "email", person.email, subject, body | {"attachments": [str(attachment)]},
+                            now, person_id=person.id)
+            for robot in sorted(ROBOTS):
+                if self.channels.reaches(robot, site):
+                    subject, body = self.message(report, site_lang, link)
+                    enqueue(session, robot, site, subject, body, now)
+            session.add(ReportRun(site=site, day=day, sent_at=now, pdf=str(pdf)))
+        self.sent += 1
+        log.info("daily report of %s for %s sent to %d managers", site, day, len(people))
+
+    def write(self, report: SiteReport, lang: str) -> Path:
+        """HTML and PDF under ``directory/<site>/``; returns the PDF."""
+        folder = self.directory / report.site
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{report.day.isoformat()}.{lang}"
+        (folder / f"{stem}.html").write_text(render.to_html(report, lang), encoding="utf-8")
+        pdf = folder / f"{stem}.pdf"
+        pdf.write_bytes(render.to_pdf(report, lang))
+        return pdf
+
+    @staticmethod
+    def message(report: SiteReport, lang: str, link: str) -> tuple[str, dict]:
+        with i18n.using(lang):
+            subject = _("[%(colour)s] %(title)s", colour=i18n.label(report.worst) if report.worst != "n/a" else "–",
+                        title=render.title_of(report))
+            lines = [f"{kpi}: {value} ({colour}, {target})" for kpi, value, target, colour, _change in
+                     render.summary_rows(report) if value != "–"]
+        return subject, {"event": "daily report", "site": report.site, "day": report.day.isoformat(),
+                         "lines": lines, "link": link, "language": lang}
+
+
+def time_of(text: str) -> time:
+    """``07:00`` -> 07:00 (the settings check the format)."""
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def sent_days(sessions: sessionmaker, site: str) -> list[date]:
+    with sessions() as session:
+        return list(session.scalars(select(ReportRun.day).where(ReportRun.site == site).order_by(ReportRun.day)))
