@@ -32,9 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     sim = sub.add_parser("simulate", help="publish simulated device traffic to the broker")
     _simulator_args(sim)
 
-    services = sub.add_parser("services", help="local Mosquitto + InfluxDB under ./var/services")
+    services = sub.add_parser("services", help="local Mosquitto, InfluxDB and PostgreSQL under ./var/services "
+                                               "(up records where they run in var/local.env for every command)")
     services.add_argument("action", choices=["up", "down", "status"])
     services.add_argument("--dir", type=Path, default=Path("var/services"))
+    services.add_argument("--mqtt-port", type=int, help="default: the recorded one, else COMMUNITY_MQTT_PORT (18830)")
+    services.add_argument("--influx-port", type=int, help="InfluxDB HTTP (default: recorded, else 18086)")
+    services.add_argument("--influx-rpc-port", type=int, help="InfluxDB backup RPC (default: recorded, else 18088)")
+    services.add_argument("--postgres-port", type=int, help="default: recorded, else 15432")
 
     demo = sub.add_parser("demo", help="services up + service + simulator, printing where to look")
     demo.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
@@ -258,17 +263,24 @@ def stop_on_signal() -> threading.Event:
 
 
 def cmd_services(args: argparse.Namespace) -> int:
-    from devtools.localservices import stack_for
+    from devtools.localservices import LOCAL_ENV, record, stack_for
 
-    stack = stack_for(_settings(), args.dir)
+    stack = stack_for(_settings(), args.dir, mqtt=args.mqtt_port, influx_http=args.influx_port,
+                      influx_rpc=args.influx_rpc_port, postgres=args.postgres_port)
     if args.action == "up":
         stack.up()
+        url = stack.postgres.create_database("community", recreate=False)
+        print(f"recorded in {record(stack, url)}: every `community` command now uses these servers")
     elif args.action == "down":
         stack.down()
+    ports = {"mosquitto": f"mqtt://127.0.0.1:{stack.ports.mqtt}",
+             "influxdb": f"{stack.influxdb.url} (v1 API; RPC port {stack.ports.influx_rpc})",
+             "postgres": f"127.0.0.1:{stack.ports.postgres} (database community)"}
     for name, state in stack.status().items():
-        print(f"{name:10s} {state}")
-    if args.action == "up":
-        print(f"MQTT     mqtt://127.0.0.1:{stack.ports.mqtt}\nInfluxDB {stack.influxdb.url} (v1 API)")
+        print(f"{name:10s} {state:22s} {ports.get(name, '')}")
+    print(f"data       {stack.root.resolve()}")
+    if LOCAL_ENV.is_file():
+        print(f"settings   {LOCAL_ENV.resolve()} (read by every `community` command)")
     return 0
 
 
@@ -321,6 +333,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from core.db import make_engine, session_factory
     from dashboards.kpi_report import build
     from register.service import site_zones
+    from reports.document import build as build_site
+    from reports.render import write as write_document
 
     settings = _settings()
     zones = load_config(settings.rules_file).zones(settings.timezone)
@@ -331,9 +345,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     with sessions() as session:
         zones.update(site_zones(session))
     report = build(sessions, day, zones)
-    csv_path, html_path = report.write(args.out, args.lang or settings.language)
+    lang = args.lang or settings.language
+    csv_path, html_path = report.write(args.out, lang)
     print(report.table.to_string(index=False) if len(report.table) else "no sites with devices or orders")
-    print(f"wrote {csv_path} and {html_path}")
+    print(f"wrote {csv_path} (for spreadsheets) and {html_path}")
+    for site in report.table.get("site", []):
+        pdf = write_document(build_site(sessions, zones.of(site), site, day), lang, args.out)
+        print(f"wrote {pdf} and {pdf.with_suffix('.html')} (the site's report: summary and charts)")
     return 0
 
 

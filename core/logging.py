@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-QUIET = ("httpx", "alembic")
+QUIET = ("httpx", "alembic", "fontTools", "matplotlib")
 
 
 def configure(verbose: bool = False) -> None:

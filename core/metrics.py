@@ -17,7 +17,8 @@ class Counters:
     received: int = 0
     decoded: int = 0
     dead_lettered: int = 0
-    written: int = 0
+    written: int = 0  # points stored in InfluxDB: readings and the service's own points
+    service_points: int = 0  # the service's own points (ticket metrics, KPIs) handed to the writer
     spooled: int = 0
     replayed: int = 0
     rejected_by_influx: int = 0

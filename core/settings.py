@@ -187,7 +187,8 @@ SECTIONS = ("mqtt", "contract", "influx", "batch", "alert", "notify", "smtp", "h
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COMMUNITY_", env_file=".env", extra="forbid",
+    # var/local.env: where `community services up` started the local servers; .env (later) wins over it
+    model_config = SettingsConfigDict(env_prefix="COMMUNITY_", env_file=("var/local.env", ".env"), extra="forbid",
                                       env_nested_delimiter="_", env_nested_max_split=1)
 
     mode: Literal["local", "production"] = Field(

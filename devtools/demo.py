@@ -10,7 +10,7 @@ from pathlib import Path
 from community.cli import start_service, stop_on_signal
 from core.settings import Settings
 from devtools.demo_register import write_and_import
-from devtools.localservices import stack_for
+from devtools.localservices import record, stack_for
 from intake.service import NewRequest, submit
 from people.models import Role
 from people.service import create_invite, create_user
@@ -23,9 +23,10 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
     stack = stack_for(settings, Path("var/services"))
     print("starting local Mosquitto, InfluxDB and PostgreSQL ...", flush=True)
     stack.up()
-    if not settings.database_url:
+    if not settings.database_url or settings.database_url.startswith("sqlite"):
         settings = settings.model_copy(update={"database_url": stack.postgres.create_database(
             "community", recreate=False)})
+    record(stack, settings.database_url)  # the CLI commands after the demo read the demo's databases
     runtime, server, token = start_service(settings)
     fleet = Fleet(seed=seed, prefix=settings.mqtt.topic_prefix)
     invite = _demo_register(runtime, fleet)
@@ -36,10 +37,11 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
     publisher = Publisher(settings.mqtt.host, settings.mqtt.port, client_id="community-demo-simulator")
     publisher.connect()
     base = f"http://{settings.http.host}:{settings.http.port}"
+    cli = _command()
     print(f"""
 demo running: {len(fleet.devices)} simulated devices at {rate} messages/s
   health       {base}/readyz  (503 with the problems when something is away; /livez, /metrics)
-  counters     {base}/stats
+  counters     curl -H 'Authorization: Bearer {token}' {base}/stats   (explained: docs/operations.md, "Counters")
   API docs     {base}/docs
   pages        {base}/ui/login  (technician queue, owner notices)
   API as staff curl -H 'Authorization: Bearer {token}' {base}/work-orders
@@ -50,7 +52,10 @@ demo running: {len(fleet.devices)} simulated devices at {rate} messages/s
   dead letters curl -H 'Authorization: Bearer {token}' {base}/dead-letters
   InfluxDB     curl -G {settings.influx.url}/query --data-urlencode db={settings.influx.db} \\
                  --data-urlencode 'q=SELECT count(*) FROM elevator, access, meter'
-Ctrl-C stops the demo (the local servers keep running: `community services down`).
+Ctrl-C stops the demo. The local servers keep running, so after it every command reads the demo's data
+(where they run is recorded in var/local.env):
+  {cli} dead-letters      {cli} report      {cli} services status
+  {cli} services down     (stops the servers and frees their ports)
 """, flush=True)
     faults = [ScheduledFault(10, "passengers_trapped", "s1b1-el1", clear_after_s=60),
               ScheduledFault(20, "door_forced_open", "s1b2-door1", clear_after_s=30),
@@ -103,6 +108,17 @@ def _demo_call(runtime) -> None:  # noqa: ANN001
     order, _ = submit(runtime.orders, runtime.alert_config.intake, runtime.settings.data_dir / "attachments", call,
                       request_key="demo:front-desk-call")
     print(f"front desk recorded request #{order.id} ({order.title}) for unit 0101, assigned to {order.assignee}")
+
+
+def _command() -> str:
+    """How to run `community` from here as printed: the venv's command, relative when it is below this directory."""
+    import sys
+
+    command = Path(sys.executable).parent / "community"
+    try:
+        return f"./{command.relative_to(Path.cwd())}"
+    except ValueError:
+        return str(command)
 
 
 def _demo_line(stats: dict) -> str:

@@ -378,8 +378,38 @@ class LocalStack:
         }
 
 
-def stack_for(settings, root: Path) -> LocalStack:  # noqa: ANN001 - core.settings.Settings
-    """Local servers on the ports the settings point the service at."""
+LOCAL_ENV = Path("var/local.env")
+"""Where ``community services up`` records the servers it started: every ``community`` command reads it (after
+the environment and before ``.env``), so the CLI, the service and the demo use the same databases."""
+PORTS_FILE = "ports.json"
+
+
+def stack_for(settings, root: Path, **ports: int | None) -> LocalStack:  # noqa: ANN001 - core.settings.Settings
+    """Local servers on the ports asked for, else the ones recorded the last time, else those the settings point
+    the service at (MQTT, InfluxDB) and the defaults (InfluxDB's RPC port, PostgreSQL)."""
+    import json
     from urllib.parse import urlsplit
 
-    return LocalStack(root, Ports(mqtt=settings.mqtt.port, influx_http=urlsplit(settings.influx.url).port or 8086))
+    chosen = {"mqtt": settings.mqtt.port, "influx_http": urlsplit(settings.influx.url).port or 8086}
+    recorded = root / PORTS_FILE
+    if recorded.is_file():
+        chosen |= json.loads(recorded.read_text())
+    chosen |= {name: port for name, port in ports.items() if port}
+    return LocalStack(root, Ports(**chosen))
+
+
+def record(stack: LocalStack, database_url: str, env_file: Path = LOCAL_ENV) -> Path:
+    """Write where the servers are: their ports (for the next ``services up``) and the settings every command
+    reads (``var/local.env``)."""
+    import json
+    from dataclasses import asdict
+
+    stack.root.mkdir(parents=True, exist_ok=True)
+    (stack.root / PORTS_FILE).write_text(json.dumps(asdict(stack.ports)))
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text(
+        "# written by `community services up` (and the demo): where the local servers run. Every `community`\n"
+        "# command reads this file; environment variables and .env win over it. Delete it to forget them.\n"
+        f"COMMUNITY_MQTT_PORT={stack.ports.mqtt}\nCOMMUNITY_INFLUX_URL={stack.influxdb.url}\n"
+        f"COMMUNITY_DATABASE_URL={database_url}\n")
+    return env_file

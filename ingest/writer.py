@@ -78,7 +78,9 @@ class IngestWriter:
         self._queue.put(envelope)
 
     def submit_point(self, point: Point) -> None:
-        """A point produced by the service itself (ticket metrics): encoded, batched and spooled like readings."""
+        """A point produced by the service itself (ticket metrics, KPIs): encoded, batched and spooled like
+        readings; counted apart (``service_points``), as it was never received."""
+        self.counters.add(service_points=1)
         self._queue.put(Envelope(point))
 
     @property

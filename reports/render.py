@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from pathlib import Path
 
 import matplotlib
 
@@ -165,3 +166,14 @@ def to_pdf(report: SiteReport, lang: str) -> bytes:
             plt.close(figure)
         pdf.infodict()["Title"] = title_of(report)
     return buffer.getvalue()
+
+
+def write(report: SiteReport, lang: str, directory: Path) -> Path:
+    """HTML and PDF under ``directory/<site>/<day>.<lang>.*``; returns the PDF."""
+    folder = directory / report.site
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{report.day.isoformat()}.{lang}"
+    (folder / f"{stem}.html").write_text(to_html(report, lang), encoding="utf-8")
+    pdf = folder / f"{stem}.pdf"
+    pdf.write_bytes(to_pdf(report, lang))
+    return pdf

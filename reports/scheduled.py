@@ -87,14 +87,7 @@ class ReportScheduler:
         log.info("daily report of %s for %s sent to %d managers", site, day, len(people))
 
     def write(self, report: SiteReport, lang: str) -> Path:
-        """HTML and PDF under ``directory/<site>/``; returns the PDF."""
-        folder = self.directory / report.site
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = f"{report.day.isoformat()}.{lang}"
-        (folder / f"{stem}.html").write_text(render.to_html(report, lang), encoding="utf-8")
-        pdf = folder / f"{stem}.pdf"
-        pdf.write_bytes(render.to_pdf(report, lang))
-        return pdf
+        return render.write(report, lang, self.directory)
 
     @staticmethod
     def message(report: SiteReport, lang: str, link: str) -> tuple[str, dict]:
