@@ -27,6 +27,8 @@ def run_demo(settings: Settings, *, duration: float | None, rate: float, seed: i
         settings = settings.model_copy(update={"database_url": stack.postgres.create_database(
             "community", recreate=False)})
     record(stack, settings.database_url)  # the CLI commands after the demo read the demo's databases
+    if settings.rules_file is None:  # the on-call people's messages land in a local inbox that prints them
+        settings = settings.model_copy(update={"rules_file": _demo_rules(_demo_inbox())})
     runtime, server, token = start_service(settings)
     fleet = Fleet(seed=seed, prefix=settings.mqtt.topic_prefix)
     invite = _demo_register(runtime, fleet)
@@ -108,6 +110,45 @@ def _demo_call(runtime) -> None:  # noqa: ANN001
     order, _ = submit(runtime.orders, runtime.alert_config.intake, runtime.settings.data_dir / "attachments", call,
                       request_key="demo:front-desk-call")
     print(f"front desk recorded request #{order.id} ({order.title}) for unit 0101, assigned to {order.assignee}")
+
+
+def _demo_inbox() -> str:
+    """A local stand-in for the people's phones: every message to an on-call person or the office is printed."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from devtools.localservices import free_port
+
+    class Inbox(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            print(f"  >> to {self.path.rsplit('/', 1)[-1]}: {body.get('subject')}", flush=True)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Inbox)
+    threading.Thread(target=server.serve_forever, name="demo-inbox", daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}"
+
+
+def _demo_rules(inbox: str) -> Path:
+    """The shipped on-call plan with each person's webhook (and the office's) pointing at the demo's inbox."""
+    import yaml
+
+    from alerts.config import DEFAULT_RULES
+
+    oncall = yaml.safe_load(DEFAULT_RULES.read_text())["oncall"]
+    for person in oncall["people"]:
+        person["webhook"] = f"{inbox}/people/{person['id']}"
+    oncall["office_webhooks"] = [f"{inbox}/office"]
+    path = Path("var/demo/rules.yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# written by the demo: on-call messages go to its local inbox\n"
+                    + yaml.safe_dump({"oncall": oncall}, allow_unicode=True, sort_keys=False))
+    return path
 
 
 def _command() -> str:
