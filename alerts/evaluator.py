@@ -13,6 +13,7 @@ a fault stamped by a fast clock cannot look newer than the clear that followed i
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -57,6 +58,7 @@ class _DeviceMemory:
     since: dict[str, int] = field(default_factory=dict)  # duration rules: condition true since
     previous: dict[str, float] = field(default_factory=dict)  # delta rules: last value
     window: dict[str, deque[int]] = field(default_factory=dict)  # count rules: matching event times
+    armed: dict[str, int] = field(default_factory=dict)  # timer rules: the due time of its entry in the heap
 
 
 LOSS = {"offline", "absence"}  # rule types that say a device is lost (one alert per device, whichever fires first)
@@ -78,13 +80,24 @@ class Evaluator:
         self._active: set[tuple[str, str]] = set()  # (rule id, device id) currently firing
         self._lost: dict[str, str] = {}  # device id -> the loss rule (offline / absence) firing for it
         self._retired: frozenset[str] = frozenset()  # rejected or decommissioned in the register: no rules run
+        # timers by due time: (due ms, device id, rule id) for absence and count-window rules, so a tick looks at
+        # what is due instead of walking every device (stale entries are skipped when they come up)
+        self._timers: list[tuple[int, str, str]] = []
+        self._absence: dict[Kind, list[Rule]] = {k: [r for r in self._by_kind[k] if r.type == "absence"]
+                                                 for k in Kind}
+        self._by_id: dict[str, Rule] = {r.id: r for r in self.rules}
 
     # --- state shared with the persisted alerts ---
     def restore(self, devices: list[DeviceRef], firing: set[tuple[str, str]], last_seen_ms: dict[str, int]) -> None:
         """Seed memory after a restart from the database (known devices, firing alerts, last contact)."""
         for ref in devices:
-            self._devices[ref.device_id] = _DeviceMemory(ref, last_seen_ms.get(ref.device_id, 0))
+            memory = self._devices[ref.device_id] = _DeviceMemory(ref, last_seen_ms.get(ref.device_id, 0))
+            self._arm_absence(memory)
         self._active = set(firing)
+        for rule_id, device_id in firing:  # a firing count rule clears once its window is quiet
+            memory = self._devices.get(device_id)
+            if memory is not None and rule_id in self._by_id and self._by_id[rule_id].type == "count":
+                self._arm(memory, rule_id, 0)
         loss = {r.id for r in self.rules if r.type in LOSS}
         self._lost = {device: rule for rule, device in firing if rule in loss}
 
@@ -118,22 +131,42 @@ class Evaluator:
         return signals
 
     def tick(self, now_ms: int) -> list[Signal]:
-        signals = []
-        for memory in self._devices.values():
-            for rule in self._by_kind[memory.ref.kind]:
-                if rule.media and memory.ref.medium not in rule.media:
+        """The timers that are due: silence (absence rules) and quiet count windows."""
+        signals: list[Signal] = []
+        while self._timers and self._timers[0][0] <= now_ms:
+            due, device_id, rule_id = heapq.heappop(self._timers)
+            memory = self._devices.get(device_id)
+            if memory is None or memory.armed.get(rule_id) != due:
+                continue  # retired, or a stale entry (the timer was re-armed)
+            del memory.armed[rule_id]
+            rule = self._by_id[rule_id]
+            if rule.media and memory.ref.medium not in rule.media:
+                continue
+            if rule.type == "absence":
+                later = memory.last_seen_ms + int(rule.after_s * 1000) + 1
+                if later > now_ms:  # heard from since it was armed
+                    self._arm(memory, rule_id, later)
                     continue
-                if rule.type == "absence" and memory.last_seen_ms:
-                    silent_ms = now_ms - memory.last_seen_ms
-                    if silent_ms > rule.after_s * 1000:
-                        signals += self._edge(rule, memory, True, now_ms, f"silent for {silent_ms // 1000} s")
-                elif rule.type == "count":
-                    times = memory.window.get(rule.id)
-                    if self.is_active(rule.id, memory.ref.device_id) and (
-                        not times or now_ms - times[-1] > rule.window_s * 1000
-                    ):
-                        signals += self._edge(rule, memory, False, now_ms, "quiet for a whole window")
+                silent_ms = now_ms - memory.last_seen_ms
+                signals += self._edge(rule, memory, True, now_ms, f"silent for {silent_ms // 1000} s")
+            elif self.is_active(rule_id, device_id):  # a count rule: clears after a whole quiet window
+                times = memory.window.get(rule_id)
+                if times and now_ms - times[-1] <= rule.window_s * 1000:
+                    self._arm(memory, rule_id, times[-1] + int(rule.window_s * 1000) + 1)
+                    continue
+                signals += self._edge(rule, memory, False, now_ms, "quiet for a whole window")
         return signals
+
+    def _arm(self, memory: _DeviceMemory, rule_id: str, due: int) -> None:
+        memory.armed[rule_id] = due
+        heapq.heappush(self._timers, (due, memory.ref.device_id, rule_id))
+
+    def _arm_absence(self, memory: _DeviceMemory) -> None:
+        """Every absence rule of the device's kind has a timer while the device has been heard from."""
+        if memory.last_seen_ms:
+            for rule in self._absence[memory.ref.kind]:
+                if rule.id not in memory.armed:
+                    self._arm(memory, rule.id, memory.last_seen_ms + int(rule.after_s * 1000) + 1)
 
     def external(self, rule: Rule, ref: DeviceRef, fire: bool, at_ms: int, detail: str | None) -> list[Signal]:
         """A verdict reached outside the stream (analytics over history), with the same edge semantics."""
@@ -154,6 +187,7 @@ class Evaluator:
         elif medium and (memory.ref.medium != medium or memory.ref.unit != unit):
             memory.ref = DeviceRef(t.device_id, t.site, t.building, t.kind, unit, medium)
         memory.last_seen_ms = max(memory.last_seen_ms, msg.received_ms)
+        self._arm_absence(memory)  # a dictionary look-up per absence rule when armed already
         channel, raw = t.channel, memory.last_raw.get(t.channel)
         if raw is not None and msg.ts_ms <= raw:
             if msg.ts_ms == raw:
@@ -209,6 +243,8 @@ class Evaluator:
                     times.popleft()
                 if len(times) >= rule.count:
                     out = self._edge(rule, memory, True, ts, f"{len(times)} x {rule.event} in {rule.window_s:.0f} s")
+                    if rule.id not in memory.armed:
+                        self._arm(memory, rule.id, ts + int(rule.window_s * 1000) + 1)
         else:
             out = self._telemetry_rule(rule, memory, msg)
         return out[0] if out else None

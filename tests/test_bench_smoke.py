@@ -29,4 +29,5 @@ def test_scripts_bench_smoke_runs_every_benchmark_and_reports_every_figure():
     assert "orders for the storm: 1 incident(s) holding 120 devices; other orders 0" in out
     assert out.count("trapped passengers, ") == 2 and "(n=3)" in out
     assert "onboarding: 200 households, 400 owners, 1000 devices" in out and "onboarding result: import" in out
+    assert "timers: 1000 devices; a quiet tick takes" in out
     assert (ROOT / "var/bench/latest.txt").read_text() == out

@@ -158,3 +158,16 @@ def test_a_retired_device_runs_no_rules_not_even_its_absence_timer():
     ev.retire(frozenset())  # back in service: judged again from its next message
     ev.observe(msg("elevator/el1/telemetry", elevator(NOW + 400_000), received=NOW + 400_000))
     assert fired(ev.tick(NOW + 701_000)) == [("elevator_silent", True)]
+
+
+def test_timers_come_due_without_walking_every_device_and_rearm_after_a_clear():
+    ev = Evaluator(RULES)
+    for n in range(2000):  # quiet devices cost nothing per tick until their silence is due
+        ev.observe(msg(f"elevator/el{n}/telemetry", elevator(NOW), received=NOW))
+    assert len(ev._timers) == 2000
+    assert ev.tick(NOW + 299_000) == [] and len(ev._timers) == 2000
+    fired_now = ev.tick(NOW + 301_000)
+    assert len(fired_now) == 2000 and ev._timers == []  # each fired once, nothing left to look at
+    back = ev.observe(msg("elevator/el7/telemetry", elevator(NOW + 400_000), received=NOW + 400_000))
+    assert ("elevator_silent", False) in fired(back)
+    assert fired(ev.tick(NOW + 701_000)) == [("elevator_silent", True)]  # silent again: armed again by the clear
