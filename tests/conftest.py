@@ -84,6 +84,7 @@ def settings_for(stack: LocalStack, unique: str, data_dir: Path, **overrides: ob
         mqtt_port=stack.ports.mqtt, mqtt_topic_prefix=unique, mqtt_client_id=f"gw-{unique}",
         influx_url=stack.influxdb.url, influx_db=unique, data_dir=data_dir, batch_max_delay_s=0.05,
         database_url=None, language="en",  # the tests read English; tests/i18n runs the default, Chinese
+        report_enabled=False,  # the morning report is tested on its own clock (tests/reports)
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -169,7 +169,7 @@ def test_community_run_starts_as_compose_runs_it(tls_broker, stack, unique, tmp_
     rules = tmp_path / "rules.yaml"
     rules.write_text("# this deployment changes nothing of the shipped configuration\n")
     env = compose_environment({"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "a-long-db-password",
-                               "SMTP_HOST": "", "MQTT_ALERTS_USER": "community-alerts",
+                               "SMTP_HOST": "", "DOMAIN": "wy.example.com", "MQTT_ALERTS_USER": "community-alerts",
                                "MQTT_ALERTS_PASSWORD": "a-long-mqtt-password", "INFLUX_TOKEN": "t" * 40,
                                "OPERATOR_TOKEN": "o" * 40})
     assert env["COMMUNITY_MODE"] == "production" and env["COMMUNITY_MQTT_PORT"] == "8884"
