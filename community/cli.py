@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "(settings from COMMUNITY_* env)")
     run.add_argument("--role", choices=["all", "ingest", "alerts"],
                      help="split the service over processes (overrides COMMUNITY_ROLE; see docs/architecture.md)")
+    run.add_argument("--processes", type=int, default=1, metavar="N",
+                     help="ingest: N processes sharing the stream (MQTT shared subscription), one per core")
 
     sim = sub.add_parser("simulate", help="publish simulated device traffic to the broker")
     _simulator_args(sim)
@@ -198,6 +200,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     if args.role:
         settings = settings.model_copy(update={"role": args.role})
+    if args.processes > 1:
+        if settings.role != "ingest":
+            print("error: --processes is for --role ingest (one alerts process judges every device in order)",
+                  file=sys.stderr)
+            return 2
+        return run_ingest_group(settings, args.processes)
     try:
         runtime, server, _token = start_service(settings)
     except ConfigError as err:  # a bad rules file: say what is wrong, no traceback
@@ -208,6 +216,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         runtime.stop()
     return 0
+
+
+def run_ingest_group(settings: Settings, processes: int) -> int:
+    """N ``community run --role ingest`` processes in one MQTT shared subscription (``$share/<group>/...``): the
+    broker splits the stream between them, each acknowledges what it stored. Each has its own client id
+    (``<id>-<n>``), HTTP port (``<port>+n``) and spool (``<data dir>/ingest-<n>``). Stops them all on Ctrl-C or
+    SIGTERM; if one ends on its own, the others are stopped too and the exit code says so (let the orchestrator
+    restart the group)."""
+    import os
+    import subprocess
+    import time
+
+    group = settings.mqtt.shared_group or f"{settings.mqtt.client_id}-ingest"
+    children = []
+    for n in range(processes):
+        env = {**os.environ, "COMMUNITY_ROLE": "ingest", "COMMUNITY_MQTT_SHARED_GROUP": group,
+               "COMMUNITY_MQTT_CLIENT_ID": f"{settings.mqtt.client_id}-{n + 1}",
+               "COMMUNITY_HTTP_PORT": str(settings.http.port + n),
+               "COMMUNITY_DATA_DIR": str(settings.data_dir / f"ingest-{n + 1}")}
+        children.append(subprocess.Popen([sys.executable, "-m", "community.cli", "run"], env=env))
+    print(f"{processes} ingest processes in shared subscription group {group!r} (HTTP ports "
+          f"{settings.http.port}-{settings.http.port + processes - 1}): pids {[c.pid for c in children]}", flush=True)
+    stop = stop_on_signal()
+    while not stop.is_set() and all(c.poll() is None for c in children):
+        time.sleep(0.2)
+    ended = [c for c in children if c.poll() is not None]
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return 0 if stop.is_set() and not ended else 1
 
 
 def parse_fault(spec: str):
