@@ -16,6 +16,7 @@ from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS.mkdir(exist_ok=True)  # screenshots land here whichever test runs first
 
 
 def orders(runtime) -> list:

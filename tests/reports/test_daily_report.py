@@ -4,6 +4,7 @@ here and checked), in Chinese and English; and the morning schedule on a hand-mo
 day, to the managers by e-mail with the PDF and to the site's group robot with a link, a missed run made up once."""
 
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pymupdf
@@ -30,7 +31,8 @@ from workorders.flows import WorkOrderDesk
 pytestmark = pytest.mark.integration
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY = date(2026, 11, 20)
-ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS.mkdir(exist_ok=True)  # screenshots land here whichever test runs first
 
 
 @pytest.fixture
