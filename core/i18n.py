@@ -11,17 +11,15 @@ a page for a technician in Chinese and an e-mail for another person in English.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, tzinfo
 from functools import cache
 from gettext import NullTranslations
 from pathlib import Path
 
-from babel import Locale
-from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -65,8 +63,6 @@ def translations(lang: str) -> NullTranslations:
         return Translations.load(str(LOCALE_DIR), [lang])
     po = mo.with_suffix(".po")
     log.warning("%s is not compiled (./scripts/i18n compile); reading %s", mo, po)
-    import io
-
     buffer = io.BytesIO()
     with po.open("rb") as source:
         write_mo(buffer, read_po(source, locale=lang))
@@ -101,11 +97,6 @@ def _(message: str, **values: object) -> str:
     return text % values if values else text
 
 
-def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
-    text = translations(_current.get()).ngettext(singular, plural, n)
-    return text % {"num": n, **values}
-
-
 def N_(message: str) -> str:  # noqa: N802 - gettext's name for "mark, translate later"
     return message
 
@@ -118,11 +109,6 @@ def pick(texts: dict[str, str] | None, source: str) -> str:
         return source
     found = (texts or {}).get(lang)
     return found if found else f"[{SOURCE}] {source}"
-
-
-def when(at: datetime, tz: tzinfo, pattern: str = "yyyy-MM-dd HH:mm") -> str:
-    """A time on a site's clock, formatted for the current language (Babel's patterns)."""
-    return format_datetime(at, pattern, tzinfo=tz, locale=Locale.parse(_current.get()))
 
 
 # what the service's enumerations (priorities, statuses, steps, channels) are called on pages and in messages

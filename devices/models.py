@@ -52,14 +52,6 @@ class Device(Base):
     installed_on: Mapped[date | None] = mapped_column(Date)
     registration_code: Mapped[str | None] = mapped_column(String(64), doc="elevators: 注册代码")
 
-    @property
-    def place(self) -> str:
-        """Where it is, in words: its name if the register has one, else kind, building and floor."""
-        if self.name:
-            return self.name
-        where = f"building {self.building}" + (f", floor {self.floor}" if self.floor else "")
-        return f"{self.kind.replace('_', ' ')} {self.device_id}, {where}"
-
 
 class DeviceOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -75,7 +67,6 @@ class DeviceOut(BaseModel):
     last_state: dict | None
     status: str
     name: str | None
-    place: str
     floor: str | None
     location: str | None
     household: str | None

@@ -16,9 +16,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-CHANNELS = ("wecom", "dingtalk", "feishu", "sms", "voice", "webhook", "email")
-"""What a person can be reached by (``notifications`` holds the channels themselves)."""
 ChannelName = Literal["wecom", "dingtalk", "feishu", "sms", "voice", "webhook", "email"]
+"""What a person can be reached by (``notifications`` holds the channels themselves)."""
 
 
 class Person(_Strict):

@@ -5,7 +5,7 @@ One computation (``kpis.service``) with the dashboards, the API and the warnings
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta, tzinfo
+from datetime import date, tzinfo
 
 import pandas as pd
 from sqlalchemy.orm import sessionmaker
@@ -55,10 +55,6 @@ def build(sessions: sessionmaker, tz: tzinfo, site: str, day: date) -> SiteRepor
     counts = {key: _number(today.get(key)) for key in ("orders_opened", "orders_resolved", "requests_opened",
                                                          "mean_minutes_to_acknowledge", "mean_minutes_to_repair")}
     return SiteReport(site, day, lines, trend, orders, counts)
-
-
-def yesterday_of(now, tz: tzinfo) -> date:  # noqa: ANN001 - an aware datetime
-    return (now.astimezone(tz) - timedelta(days=1)).date()
 
 
 def _number(value: object) -> float | None:

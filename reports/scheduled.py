@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from core import i18n
@@ -105,7 +104,3 @@ def time_of(text: str) -> time:
     hours, minutes = text.split(":")
     return time(int(hours), int(minutes))
 
-
-def sent_days(sessions: sessionmaker, site: str) -> list[date]:
-    with sessions() as session:
-        return list(session.scalars(select(ReportRun.day).where(ReportRun.site == site).order_by(ReportRun.day)))

@@ -11,10 +11,9 @@ from notifications.providers.robot import RobotChannel, judge
 RETRY = {45009, -1}  # too frequent; system busy
 
 
-def request(key: str, subject: str, body: dict, mention: str | None = None) -> tuple[dict, dict]:
+def request(key: str, subject: str, body: dict) -> tuple[dict, dict]:
     """(query, JSON body)."""
-    return {"key": key}, {"msgtype": "markdown",
-                          "markdown": {"content": messages.markdown(subject, body, mention=mention)}}
+    return {"key": key}, {"msgtype": "markdown", "markdown": {"content": messages.markdown(subject, body)}}
 
 
 def check(response: httpx.Response) -> None:
@@ -26,5 +25,5 @@ class WecomChannel(RobotChannel):
     name, label = "wecom", "WeCom"
 
     def send(self, recipient: str, subject: str, body: dict) -> None:
-        query, payload = request(self.robot(recipient), subject, body, body.get("mention"))
+        query, payload = request(self.robot(recipient), subject, body)
         check(self._http.post(self.settings.url, params=query, json=payload))

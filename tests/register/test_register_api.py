@@ -44,7 +44,7 @@ def test_staff_import_files_and_a_bad_file_answers_422_with_every_row_and_change
     assert http.get("/devices", headers=STAFF).json() == []
     assert upload(http, "devices", "devices.csv").json()["applied"] is True
     el1 = http.get("/devices/s1b1-el1", headers=STAFF).json()
-    assert (el1["name"], el1["status"], el1["place"]) == ("Building 1 elevator 1", "active", "Building 1 elevator 1")
+    assert (el1["name"], el1["status"], el1["location"]) == ("Building 1 elevator 1", "active", "shaft A")
     exported = http.get("/register/export/devices", params={"lang": "zh"}, headers=STAFF)
     assert exported.status_code == 200 and exported.text.lstrip("\ufeff").startswith("设备编号,小区编号")
     assert http.get("/register/sites", headers=STAFF).json()[0]["timezone"] == "Asia/Shanghai"
