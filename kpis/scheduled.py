@@ -22,7 +22,7 @@ from ingest.lineprotocol import Point
 from kpis.definitions import KPIS
 from kpis.models import KpiConfig, KpiState, KpiWarning
 from kpis.service import compute_days
-from notifications.service import enqueue, targets
+from notifications.service import addresses, enqueue
 from people.oncall import OnCallRouter
 
 log = logging.getLogger(__name__)
@@ -79,10 +79,11 @@ class KpiWatch:
                                                  "previous": warning.previous, "value": warning.value,
                                                  "target": warning.target, "at": now.isoformat()}}
         feed = f"{self.notify_prefix}/{warning.site}/kpi"
-        for person in [*people, None]:
-            lang = self.language_of(warning.site, person.language if person else None)
+        sends = [(person.language, addresses(person)) for person in people] + [(None, [("mqtt", feed)])]
+        for own, pairs in sends:
+            lang = self.language_of(warning.site, own)
             subject = self._subject(warning, title, lang)
-            for channel, recipient in targets([person] if person else [], (), feed) if person else [("mqtt", feed)]:
+            for channel, recipient in pairs:
                 if channel in self.channels:
                     enqueue(session, channel, recipient, subject, body | {"language": lang}, now)
 

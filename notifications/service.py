@@ -72,14 +72,14 @@ def notify_person(session: Session, person: Person, links: list[tuple[str, str]]
                    person_id=person.id, priority=priority, window_s=window_s, not_before=not_before)
 
 
+def addresses(person: Person) -> list[tuple[str, str]]:
+    """(channel, recipient) for a person's e-mail and webhook."""
+    return [(c, r) for c, r in (("email", person.email), ("webhook", person.webhook)) if r]
+
+
 def targets(people: Iterable[Person], office_webhooks: Iterable[str], feed_topic: str) -> list[tuple[str, str]]:
     """(channel, recipient) for each person's e-mail and webhook, the office webhooks, and the site's order feed."""
-    out: list[tuple[str, str]] = []
-    for person in people:
-        if person.email:
-            out.append(("email", person.email))
-        if person.webhook:
-            out.append(("webhook", person.webhook))
+    out: list[tuple[str, str]] = [pair for person in people for pair in addresses(person)]
     out += [("webhook", url) for url in office_webhooks]
     out.append(("mqtt", feed_topic))
     return out

@@ -43,6 +43,15 @@ def test_a_kpi_turning_red_warns_the_sites_manager_once(alert_service, publisher
     hook = next(b for b in webhook.bodies if b.get("event") == "kpi warning" and b["kpi"]["kpi"] == "sla_compliance")
     assert hook["subject"].startswith("[KPI red] site1: SLA compliance (resolve) 0.0 % (target 95 %)")
 
+    from sqlalchemy import select
+
+    from notifications.models import Notification
+
+    with runtime.sessions() as session:
+        feed = [n for n in session.scalars(select(Notification).where(Notification.channel == "mqtt"))
+                if n.body.get("kpi", {}).get("kpi") == "sla_compliance"]
+    assert len(feed) == 1 and feed[0].recipient.endswith("/site1/kpi")  # the site's feed hears it once
+
     assert runtime.kpis.run_once() == []  # still red: no second warning
     client = api(runtime)
     colours = {(s["site"], s["kpi"]): s["colour"] for s in client.get("/kpis", headers=STAFF).json()}
