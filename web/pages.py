@@ -5,7 +5,7 @@ Login sets an HttpOnly, SameSite=Strict cookie holding an API token, so pages an
 No CDN or front-end build: plain HTML, a few lines of inline CSS and JavaScript.
 """
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -21,6 +21,8 @@ from intake import service as intake
 from notices import service as notices
 from people.models import Role
 from people.service import LoginRefused, Principal, log_in, redeem_invite, resolve_principal, revoke_token
+from reports import render
+from reports.document import build as build_report
 from workorders import service as orders
 from workorders.models import REQUEST, Status, WorkOrder
 from workorders.service import FIELD_ACTIONS, TRANSITIONS, NotYours, TransitionError
@@ -393,11 +395,6 @@ def follow_up_record(request: Request, order_id: int, sessions: SessionsDep, now
 @router.get("/reports/{site}/{day}", response_class=HTMLResponse)
 def report_page(request: Request, site: str, day: str, sessions: SessionsDep, now: NowDep) -> Response:
     """A site's daily report in the viewer's language (the link the morning message carries); ``.pdf`` to print."""
-    from datetime import date
-
-    from reports import render
-    from reports.document import build
-
     me = _staff_or_tech(request, sessions, now)
     if me is None:
         return _to("/ui/login")
@@ -411,7 +408,7 @@ def report_page(request: Request, site: str, day: str, sessions: SessionsDep, no
     lang = i18n.current()
     if not request.state.language_chosen:
         lang = request.app.state.desk.language_of(site, me.language)
-    report = build(sessions, desk_zones(request).of(site), site, when)
+    report = build_report(sessions, desk_zones(request).of(site), site, when)
     if as_pdf:
         return Response(render.to_pdf(report, lang), media_type="application/pdf",
                         headers={"Content-Disposition": f'inline; filename="report-{site}-{when}.pdf"'})

@@ -8,6 +8,7 @@ from pydantic import field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.i18n import normalize
 from core.zones import zone
 from register.importers._cells import Id, Phone, RowModel, text
 from register.imports import Column, Context, Counts, Importer, upsert
@@ -28,8 +29,6 @@ class SiteRow(RowModel):
     @field_validator("language", mode="before")
     @classmethod
     def _language(cls, value: object) -> object:
-        from core.i18n import normalize
-
         return normalize(value) or value if isinstance(value, str) and value else None
 
     @field_validator("timezone")
