@@ -228,6 +228,13 @@ def run_ingest_group(settings: Settings, processes: int) -> int:
     import subprocess
     import time
 
+    from community.schema import migrate
+    from core.db import make_engine
+
+    if settings.database_url:  # a database they share: migrated once here, not by N processes at once
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        engine.dispose()
     group = settings.mqtt.shared_group or f"{settings.mqtt.client_id}-ingest"
     children = []
     for n in range(processes):

@@ -19,7 +19,7 @@ TOKEN = "ingest-group-token-for-tests"
 
 
 def test_two_ingest_processes_split_the_stream_and_store_every_reading_once(stack, publisher, influx, unique,
-                                                                            tmp_path):
+                                                                            tmp_path, pg_url):
     base = free_port()
     while port_open(base + 1):
         base = free_port()
@@ -28,7 +28,7 @@ def test_two_ingest_processes_split_the_stream_and_store_every_reading_once(stac
                COMMUNITY_MQTT_CLIENT_ID=f"grp-{unique}", COMMUNITY_INFLUX_URL=stack.influxdb.url,
                COMMUNITY_INFLUX_DB=unique, COMMUNITY_DATA_DIR=str(tmp_path), COMMUNITY_HTTP_PORT=str(base),
                COMMUNITY_OPERATOR_TOKEN=TOKEN, COMMUNITY_BATCH_MAX_DELAY_S="0.05",
-               COMMUNITY_DATABASE_URL=f"sqlite:///{tmp_path / 'dl.db'}")
+               COMMUNITY_DATABASE_URL=pg_url)  # shared, as in production (migrations take a lock there)
     group = subprocess.Popen([sys.executable, "-m", "community.cli", "run", "--role", "ingest", "--processes", "2"],
                              env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ports = (base, base + 1)
@@ -41,7 +41,9 @@ def test_two_ingest_processes_split_the_stream_and_store_every_reading_once(stac
             return {}
 
     try:
-        assert wait_for(lambda: all(stats(p).get("mqtt_connected") for p in ports), 60), group.poll()
+        connected = wait_for(lambda: all(stats(p).get("mqtt_connected") for p in ports) or group.poll() is not None,
+                             60)
+        assert connected and group.poll() is None, group.communicate(timeout=30)[0][-3000:]
         fleet = Fleet(prefix=unique, seed=21)
         now = int(time.time() * 1000)
         messages = [fleet.next_telemetry(now + i) for i in range(2000)]
