@@ -51,17 +51,15 @@ def decode_text(data: bytes, filename: str) -> str:
         raise TableError(f"{filename}: neither UTF-8 nor GB18030/GBK text (byte {err.start})") from None
 
 
-def write_table(frame: pd.DataFrame, path: Path, *, encoding: str = "utf-8-sig") -> Path:
-    """CSV with a BOM by default, so Excel opens Chinese text correctly; or .xlsx by the file name."""
+def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    """A file by its name: .xlsx, or CSV with a BOM so Excel opens Chinese text correctly."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if format_of(path.name) == "xlsx":
-        frame.to_excel(path, index=False, engine="openpyxl")
-    else:
-        frame.to_csv(path, index=False, encoding=encoding)
+    path.write_bytes(table_bytes(frame, format_of(path.name)))
     return path
 
 
 def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
+    """The same, for an HTTP answer."""
     buffer = io.BytesIO()
     if fmt == "xlsx":
         frame.to_excel(buffer, index=False, engine="openpyxl")
