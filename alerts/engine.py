@@ -27,6 +27,7 @@ from alerts.evaluator import LOSS, DeviceRef, Evaluator, Signal
 from alerts.models import Alert, FailedSignal
 from alerts.service import AlertService
 from alerts.storms import Apply, Attach, Detach, Open, Resolve, StormGate
+from core.partition import Owns
 from devices import service as registry
 from devices.kinds import KINDS, Kind
 from devices.kinds.base import StatusPayload
@@ -79,7 +80,8 @@ class AlertEngine:
                  clock: Callable[[], datetime], influx: InfluxV1Client | None = None,
                  on_change: Callable[[], None] | None = None, tick_s: float = 1.0,
                  device_flush_s: float = 2.0, analytics_delay_s: float = 60.0,
-                 register_read_s: float = 10.0, on_register: Callable[[Session], None] | None = None) -> None:
+                 register_read_s: float = 10.0, on_register: Callable[[Session], None] | None = None,
+                 owns: Owns | None = None) -> None:
         self.sessions = sessions
         self.config = config
         self.service = service
@@ -92,6 +94,7 @@ class AlertEngine:
         self.register_read_s = register_read_s  # how soon a device retired in the register stops its rules
         self.on_register = on_register or (lambda session: None)
         self._next_register_read = 0.0
+        self.owns = owns  # an engine partition's sites (core/partition.py); None: every site
         self.evaluator = Evaluator(config.rules)
         self.analytics_rules = [r for r in config.rules if isinstance(r, AnalyticsRule)]
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -146,14 +149,15 @@ class AlertEngine:
     def restore(self) -> None:
         """Rebuild rule memory from the database, so a restart neither forgets open faults nor opens them twice."""
         with self.sessions() as session:
-            devices = session.scalars(select(Device)).all()
-            firing = session.execute(select(Alert.rule_id, Alert.device_id).where(Alert.firing.is_(True))).all()
+            devices = [d for d in session.scalars(select(Device)).all() if self._owns(d.site)]
+            firing = [(r, d) for r, d, site in session.execute(select(Alert.rule_id, Alert.device_id, Alert.site)
+                                                              .where(Alert.firing.is_(True))) if self._owns(site)]
         refs = [DeviceRef(d.device_id, d.site, d.building, Kind(d.kind), d.unit, d.medium) for d in devices
                 if d.status not in RETIRED]
         last_seen = {d.device_id: int(d.last_seen.timestamp() * 1000) for d in devices if d.last_seen}
         self.evaluator.restore(refs, {(r, d) for r, d in firing}, last_seen)
         self.evaluator.retire(frozenset(d.device_id for d in devices if d.status in RETIRED))
-        incidents, members = self.service.open_incidents()
+        incidents, members = self.service.open_incidents(self.owns)
         self.storms.restore(incidents, members, self._now_ms())
 
     # --- worker ---
@@ -214,9 +218,9 @@ class AlertEngine:
         for signal in self.evaluator.tick(now_ms):
             self._apply(signal)
         self._storm_work.extend(self.storms.due(now_ms))
-        self._retrying(lambda: escalate_due(self.service.desk))
-        self._retrying(lambda: close_unanswered(self.service.desk, self.config.intake.followup_timeout_h))
-        self._retrying(self.service.resolve_flapping_due)
+        self._retrying(lambda: escalate_due(self.service.desk, self.owns))
+        self._retrying(lambda: close_unanswered(self.service.desk, self.config.intake.followup_timeout_h, self.owns))
+        self._retrying(lambda: self.service.resolve_flapping_due(self.owns))
         if time.monotonic() >= self._next_register_read:
             self._retrying(self._read_register)
         self.on_change()
@@ -359,8 +363,13 @@ class AlertEngine:
             return
         self._queue.put(_Findings(rule, findings, int(now.timestamp() * 1000)))
 
+    def _owns(self, site: str) -> bool:
+        return self.owns is None or self.owns(site)
+
     def _apply_findings(self, item: _Findings) -> None:
         for f in item.findings:
+            if not self._owns(f.site):  # analytics query the whole fleet; each engine judges its own sites
+                continue
             ref = self.evaluator.device(f.device_id) or DeviceRef(f.device_id, f.site, f.building,
                                                                   Kind(item.rule.kind), f.unit, f.medium)
             for signal in self.evaluator.external(item.rule, ref, f.fault, item.at_ms, f.detail):

@@ -148,13 +148,15 @@ class Evaluator:
                     self._arm(memory, rule_id, later)
                     continue
                 silent_ms = now_ms - memory.last_seen_ms
-                signals += self._edge(rule, memory, True, now_ms, f"silent for {silent_ms // 1000} s")
+                # the due time, not now: every engine that saw the same messages gives the signal the same time,
+                # so one judged twice (a site moving between engines) is applied once
+                signals += self._edge(rule, memory, True, due, f"silent for {silent_ms // 1000} s")
             elif self.is_active(rule_id, device_id):  # a count rule: clears after a whole quiet window
                 times = memory.window.get(rule_id)
                 if times and now_ms - times[-1] <= rule.window_s * 1000:
                     self._arm(memory, rule_id, times[-1] + int(rule.window_s * 1000) + 1)
                     continue
-                signals += self._edge(rule, memory, False, now_ms, "quiet for a whole window")
+                signals += self._edge(rule, memory, False, due, "quiet for a whole window")
         return signals
 
     def _arm(self, memory: _DeviceMemory, rule_id: str, due: int) -> None:

@@ -19,6 +19,7 @@ from alerts.config import AlertConfig, Rule
 from alerts.evaluator import Signal
 from alerts.models import Alert
 from alerts.storms import WHOLE_SITE
+from core.partition import Owns, owned_rows
 from notices.models import Notice, Scope
 from workorders import service as orders
 from workorders.flows import NewOrder, UnitOfWork, WorkOrderDesk
@@ -51,7 +52,10 @@ class AlertService:
         now = self.desk.clock()
         rule, ref = signal.rule, signal.device
         session = work.session
-        alert = session.scalar(select(Alert).where(Alert.rule_id == rule.id, Alert.device_id == ref.device_id))
+        # Locked while judged: two engines that both own a site for a moment (a site moving between partitions)
+        # judge the same message one after the other, and the second finds it applied (``last_source_ms``).
+        alert = session.scalar(select(Alert).where(Alert.rule_id == rule.id, Alert.device_id == ref.device_id)
+                               .with_for_update())
         if alert is None:
             alert = Alert(rule_id=rule.id, device_id=ref.device_id, site=ref.site, building=ref.building,
                           firing=False, occurrences=0, changes=[], flapping=False, last_source_ms=0)
@@ -115,13 +119,13 @@ class AlertService:
         if len(changes) > self.config.flapping.max_changes:
             alert.flapping = True
 
-    def resolve_flapping_due(self) -> int:
+    def resolve_flapping_due(self, owns: Owns | None = None) -> int:
         """Resolve orders of flapping alerts that stayed clear through their hold time."""
         now = self.desk.clock()
         count = 0
         with self.desk.unit_of_work() as work:
-            due = work.session.scalars(select(Alert).where(Alert.resolve_after <= now,
-                                                           Alert.firing.is_(False))).all()
+            due = owned_rows(work.session, select(Alert).where(Alert.resolve_after <= now,
+                                                               Alert.firing.is_(False)), owns)
             for alert in due:
                 order = orders.open_by_key(work.session, _key(alert.rule_id, alert.device_id))
                 alert.resolve_after, alert.flapping, alert.changes = None, False, []
@@ -214,12 +218,12 @@ class AlertService:
                     self.desk.post_notice(work.session, order, "fixed", now, building=building)
             return Outcome("resolved", order.id)
 
-    def open_incidents(self) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
+    def open_incidents(self, owns: Owns | None = None) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
         """For a restart: open incidents by (site, building or *), and the devices still lost in them."""
         with self.desk.sessions() as session:
             open_orders = session.scalars(select(WorkOrder).where(
                 WorkOrder.rule_id.in_(["storm_building", "storm_site"]), WorkOrder.open_key.is_not(None))).all()
-            incidents = {(o.site, o.building): o.open_key for o in open_orders}
+            incidents = {(o.site, o.building): o.open_key for o in open_orders if owns is None or owns(o.site)}
             lost = session.execute(select(Alert.device_id, Alert.incident_key).where(
                 Alert.incident_key.in_(list(incidents.values())), Alert.firing.is_(True))).all()
         return incidents, {device: key for device, key in lost}

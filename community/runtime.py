@@ -24,6 +24,7 @@ from community.schema import migrate
 from core.clock import utcnow
 from core.db import make_engine, session_factory
 from core.metrics import Counters
+from core.partition import Partition
 from core.settings import Settings
 from gateway.contract import Limits
 from gateway.deadletter import DeadLetterStore
@@ -39,7 +40,7 @@ from notifications.providers.dingtalk import DingtalkChannel
 from notifications.providers.feishu import FeishuChannel
 from notifications.providers.wecom import WecomChannel
 from notifications.service import Reach
-from register.service import site_languages, site_zones
+from register.service import site_ids, site_languages, site_zones
 from reports.scheduled import ReportScheduler, time_of
 from workorders.flows import WorkOrderDesk
 
@@ -51,7 +52,7 @@ def mqtt_config(settings: Settings) -> MqttConfig:
     return MqttConfig(
         host=m.host, port=m.port, client_id=m.client_id, username=m.username, password=m.password,
         topic_prefix=m.topic_prefix, shared_group=m.shared_group, session_expiry_s=m.session_expiry_s,
-        receive_maximum=m.receive_maximum, keepalive_s=m.keepalive_s, tls=m.tls,
+        receive_maximum=m.receive_maximum, keepalive_s=m.keepalive_s, tls=m.tls, client=m.client,
     )
 
 
@@ -202,8 +203,8 @@ def reach(outbound: list[Channel]) -> Reach:
     return Reach({c.name: getattr(c, "reaches", lambda _recipient: True) for c in outbound})
 
 
-def _listeners(settings: Settings, counters: Counters, writer: IngestWriter,
-               engine: AlertEngine) -> tuple[MqttListener, MqttListener | None]:
+def _listeners(settings: Settings, counters: Counters, writer: IngestWriter, engine: AlertEngine,
+               sites: tuple[str, ...] | None = None) -> tuple[MqttListener, MqttListener | None]:
     """What the MQTT stream feeds, by role:
 
     - ``all``: the ingest writer (which acknowledges once stored) and, as a side sink, the alert engine; events
@@ -211,13 +212,13 @@ def _listeners(settings: Settings, counters: Counters, writer: IngestWriter,
     - ``ingest``: the ingest writer only, one lane, in the configured shared-subscription group if any;
     - ``alerts``: the alert engine only, on sessions of its own (``<client id>-alerts`` and
       ``<client id>-alerts-urgent``, never shared: one engine must see every message of a device, in order); it
-      acknowledges once a message is judged.
+      acknowledges once a message is judged. An engine partition (``sites``) subscribes to its sites only.
     """
     config, lim = mqtt_config(settings), limits(settings)
     if settings.role == "ingest":
         return MqttListener(config, writer.submit, counters, limits=lim), None
     if settings.role == "alerts":
-        config = replace(config, client_id=f"{config.client_id}-alerts", shared_group=None)
+        config = replace(config, client_id=f"{config.client_id}-alerts", shared_group=None, sites=sites)
     bulk, urgent = replace(config, lane="bulk"), replace(config, lane="urgent", client_id=f"{config.client_id}-urgent")
     if settings.role == "alerts":
         return (MqttListener(bulk, engine.submit_envelope, counters, limits=lim),
@@ -246,13 +247,25 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     notify = settings.notify
     zones = alert_config.zones(settings.timezone)
     site_langs: dict[str, str] = {}
+    partition = Partition.parse(settings.alert.sites, settings.alert.partition)
+    owns = None if partition.whole else partition.owns
+    subscribed: list[tuple[str, ...] | None] = []  # the sites the engine's lanes subscribe to, once known
+    lanes: list[MqttListener] = []
 
     def read_register(session) -> None:  # noqa: ANN001 - what the register says about sites, now and later
         zones.update(site_zones(session))  # the register's sites win over the rules file's
         site_langs.update(site_languages(session))
+        sites = partition.subscribed(site_ids(session))
+        if subscribed and sites != subscribed[-1]:  # a hash slot gained or lost a site in the register
+            log.info("alert partition %s now subscribes to %s", partition, sites)
+            for lane in lanes:
+                lane.set_sites(sites)
+        subscribed[:] = [sites]
 
     with sessions() as session:
         read_register(session)
+    if settings.role == "alerts" and not partition.whole:
+        log.info("alert engine partition: %s (subscribed to %s)", partition, subscribed[-1])
     desk = WorkOrderDesk(sessions, sla=alert_config.sla, matrix=alert_config.matrix, oncall=alert_config.oncall,
                          texts=alert_config.notices, zones=zones,
                          clock=clock, metrics=writer.submit_point, notice_prefix=notify.notice_topic_prefix,
@@ -264,16 +277,18 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     alert_engine = AlertEngine(sessions, alert_config, alerts, clock=clock, influx=influx,
                                on_change=dispatcher.wake, tick_s=settings.alert.tick_s,
                                register_read_s=settings.alert.register_read_s,
-                               on_register=read_register)
+                               on_register=read_register, owns=owns)
     kpis = KpiWatch(sessions, alert_config.kpis, desk.router, clock=clock, metrics=writer.submit_point,
                     language_of=desk.language_of,
-                    channels=desk.channels, notify_prefix=notify.topic_prefix, zones=zones)
+                    channels=desk.channels, notify_prefix=notify.topic_prefix, zones=zones, owns=owns)
     reports = ReportScheduler(sessions, zones, alert_config.kpis, desk.router, clock=clock,
                               directory=settings.data_dir / "reports", at=time_of(settings.report.time),
                               check_s=settings.report.check_s, channels=desk.channels,
                               public_url=settings.report.public_url, language_of=desk.language_of,
-                              on_sent=dispatcher.wake)
-    listener, urgent_listener = _listeners(settings, counters, writer, alert_engine)
+                              on_sent=dispatcher.wake, owns=owns)
+    listener, urgent_listener = _listeners(settings, counters, writer, alert_engine,
+                                           subscribed[-1] if settings.role == "alerts" else None)
+    lanes.extend(lane for lane in (listener, urgent_listener) if lane is not None)
     return Runtime(settings=settings, counters=counters, engine=engine, sessions=sessions, influx=influx,
                    spool=spool, dead_letters=dead_letters, writer=writer, listener=listener,
                    alert_config=alert_config, orders=desk, alerts=alerts, kpis=kpis, reports=reports,

@@ -27,3 +27,10 @@ class MqttTls:
         client.tls_set(ca_certs=str(self.ca_file), certfile=str(self.cert_file) if self.cert_file else None,
                        keyfile=str(self.key_file) if self.key_file else None, cert_reqs=ssl.CERT_REQUIRED,
                        tls_version=ssl.PROTOCOL_TLS_CLIENT)
+
+    def context(self) -> ssl.SSLContext:
+        """The same checks as ``apply``, for a client that opens its own socket (``gateway.transport``)."""
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_file))
+        if self.cert_file:
+            context.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
+        return context

@@ -1,17 +1,16 @@
-"""The MQTT side of the gateway (paho-mqtt 2.x, MQTT 5).
+"""The MQTT side of the gateway: what a received message means (the connection itself is ``gateway.transport``).
 
-- QoS 1 with a persistent session (fixed client id, ``clean_start=False``, a session expiry): while the service
-  restarts, the broker keeps queueing for it.
-- Manual acknowledgement: a PUBACK goes out only when the writer says the message is durable (see
-  ``ingest.writer``). Acks left over from an earlier connection are dropped: the broker redelivers those.
-- Reconnect with exponential backoff (paho's own loop), resubscribe on every connect.
+- QoS 1 with a persistent session and manual acknowledgement: a PUBACK goes out only when the receiver (the ingest
+  writer, or the alert engine in the ``alerts`` role) says the message is durable (see ``ingest.writer``).
 - Optional shared subscription ``$share/<group>/...`` so several instances split the stream.
 - Lanes: where alerts are judged, events and status messages (faults, liveness) come on a connection of their
   own, the *urgent* lane (``.../event`` and ``.../status``), while the *bulk* lane subscribes to everything and
   leaves those two channels to it. MQTT keeps one connection's messages in order, so on a single connection an
   event waits behind every telemetry message queued before it; on its own lane it does not. The bulk lane still
   sees (and dead-letters) every other topic, so together the lanes handle each message exactly once.
-- Nothing a device sends can raise out of ``on_message``: bad messages become dead letters.
+- Sites: an alert engine partition (``alerts`` role with ``COMMUNITY_ALERT_SITES`` or ``COMMUNITY_ALERT_PARTITION``)
+  subscribes to its own sites' topics only, on both lanes (``sites``).
+- Nothing a device sends can raise out of the message callback: bad messages become dead letters.
 """
 
 from __future__ import annotations
@@ -20,12 +19,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Literal
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from core.metrics import Counters
 from core.tls import MqttTls
@@ -33,6 +29,7 @@ from gateway.contract import ContractError, DeviceMessage, Limits, decode
 from gateway.deadletter import DeadLetter
 from gateway.envelope import Envelope
 from gateway.topics import URGENT_CHANNELS, subscription
+from gateway.transport import Token, make_transport
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +51,8 @@ class MqttConfig:
     keepalive_s: int = 30
     lane: Literal["all", "bulk", "urgent"] = "all"
     tls: MqttTls = MqttTls()
+    client: Literal["codec", "paho"] = "codec"
+    sites: tuple[str, ...] | None = None  # None: every site; else only these sites' topics
 
 
 class MqttListener:
@@ -71,101 +70,75 @@ class MqttListener:
         self.counters = counters
         self.limits = limits
         self.sinks = sinks or []
-        if config.lane == "urgent":
-            self.filters = [subscription(config.topic_prefix, config.shared_group, c.value) for c in URGENT_CHANNELS]
-        else:
-            self.filters = [subscription(config.topic_prefix, config.shared_group)]
-        self._leave = tuple(f"/{c.value}".encode() for c in URGENT_CHANNELS) if config.lane == "bulk" else ()
-        self._generation = 0
+        self.filters = filters_for(config)
+        self._leave = tuple(f"/{c.value}" for c in URGENT_CHANNELS) if config.lane == "bulk" else ()
         self._connected = threading.Event()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=config.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        if config.username:
-            self.client.username_pw_set(config.username, config.password)
-        config.tls.apply(self.client)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
+        self.transport = make_transport(config, self.filters, self.handle, self._on_state)
 
     # --- lifecycle ---
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.config.session_expiry_s
-        props.ReceiveMaximum = self.config.receive_maximum
-        self.client.connect_async(
-            self.config.host, self.config.port, self.config.keepalive_s, clean_start=False, properties=props
-        )
-        self.client.loop_start()
+        self.transport.start()
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
         """True once connected and the broker confirmed the subscription."""
         return self._connected.wait(timeout)
 
+    def is_connected(self) -> bool:
+        return self.transport.is_connected()
+
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.transport.stop()
 
-    # --- callbacks (paho's network thread) ---
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            log.error("MQTT connect refused: %s", reason_code)
-            return
-        self._generation += 1
-        client.subscribe([(f, 1) for f in self.filters])
-        self.counters.add(mqtt_connects=1)
-        self.counters.set(mqtt_connected=True)
-        log.info("MQTT connected to %s:%s (session present: %s), subscribed to %s",
-                 self.config.host, self.config.port, flags.session_present, self.filters)
+    def set_sites(self, sites: tuple[str, ...] | None) -> None:
+        """Subscribe to these sites' topics instead (an alert engine partition whose register gained or lost a
+        site): the transport subscribes to what is new and unsubscribes what is gone, keeping its session."""
+        self.config = replace(self.config, sites=sites)
+        self.filters = filters_for(self.config)
+        self.transport.update_filters(self.filters)
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
-        failed = [rc for rc in reason_codes if rc.is_failure]
-        if failed:
-            log.error("subscription to %s refused: %s", self.filters, failed)
-            return
-        self._connected.set()
+    def _on_state(self, subscribed: bool) -> None:
+        if subscribed:
+            self.counters.add(mqtt_connects=1)
+            self.counters.set(mqtt_connected=True)
+            self._connected.set()
+        else:
+            self._connected.clear()
+            self.counters.set(mqtt_connected=False)
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        self._connected.clear()
-        self.counters.set(mqtt_connected=False)
-        if reason_code != 0:
-            log.warning("MQTT disconnected (%s); paho reconnects with backoff", reason_code)
-
-    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+    # --- messages (the transport's thread) ---
+    def handle(self, topic: str | None, raw_topic: bytes, raw: bytes, qos: int, retain: bool, token: Token,
+               malformed: str | None = None) -> None:
+        """One PUBLISH from the transport. Never raises: whatever goes wrong leaves the message unacknowledged
+        (the broker redelivers it) and is logged."""
         try:
-            self.handle(msg)
+            self._handle(topic, raw_topic, raw, qos, retain, token, malformed)
         except Exception:  # last line of defence: the listener never dies on input
             log.exception("unexpected error handling a message; it stays unacknowledged")
 
-    def handle(self, msg: mqtt.MQTTMessage) -> None:
+    def _handle(self, topic: str | None, raw_topic: bytes, raw: bytes, qos: int, retain: bool, token: Token,
+                malformed: str | None) -> None:
         now_ms = int(time.time() * 1000)
         self.counters.received += 1  # single writer (this thread): no lock on the hot path
-        raw = msg.payload
-        try:
-            topic = msg.topic
-        except UnicodeDecodeError:
-            topic = msg._topic.decode("utf-8", "backslashreplace")
-            item: DeviceMessage | DeadLetter = DeadLetter.of(topic, raw, "topic is not valid UTF-8", now_ms,
-                                                             retained=bool(msg.retain))
+        if topic is None:
+            item: DeviceMessage | DeadLetter = DeadLetter.of(
+                raw_topic.decode("utf-8", "backslashreplace"), raw, "topic is not valid UTF-8", now_ms,
+                retained=retain)
+        elif malformed is not None:
+            item = DeadLetter.of(topic, raw, malformed, now_ms, retained=retain)
         else:
-            if self._leave and msg._topic.endswith(self._leave):  # the urgent lane's (its own subscription)
-                if msg.qos:
-                    self.client.ack(msg.mid, msg.qos)
+            if self._leave and topic.endswith(self._leave):  # the urgent lane's (its own subscription)
+                if qos:
+                    self.transport.ack(token)
                 return
-            item = self._decode(topic, raw, now_ms, msg.retain)
-        ack = self._acker(msg.mid, msg.qos) if msg.qos else None
+            item = self._decode(topic, raw, now_ms, retain)
+        ack = partial(self.transport.ack, token) if qos else None
         self.submit(Envelope(item, ack))
 
     def _decode(self, topic: str, raw: bytes, now_ms: int, retained: bool) -> DeviceMessage | DeadLetter:
         try:
             message = decode(topic, raw, prefix=self.config.topic_prefix, now_ms=now_ms, limits=self.limits)
         except ContractError as err:
-            return DeadLetter.of(topic, raw, str(err), now_ms, retained=bool(retained))
+            return DeadLetter.of(topic, raw, str(err), now_ms, retained=retained)
         self.counters.decoded += 1
         for sink in self.sinks:
             try:
@@ -174,11 +147,10 @@ class MqttListener:
                 log.exception("sink %r failed on %s", sink, topic)
         return message
 
-    def _acker(self, mid: int, qos: int) -> Callable[[], None]:
-        generation = self._generation
 
-        def ack() -> None:
-            if generation == self._generation:  # else the broker redelivers it on the new connection
-                self.client.ack(mid, qos)
-
-        return ack
+def filters_for(config: MqttConfig) -> list[str]:
+    """The subscriptions of one lane: every channel or the urgent ones, of every site or of ``config.sites``."""
+    channels = [c.value for c in URGENT_CHANNELS] if config.lane == "urgent" else ["+"]
+    sites = config.sites if config.sites is not None else ("+",)
+    return [subscription(config.topic_prefix, config.shared_group, channel, site=site)
+            for site in sites for channel in channels]

@@ -65,10 +65,10 @@ def parse_topic(topic: str, prefix: str) -> DeviceTopic:
     return DeviceTopic(prefix, site, building, _KINDS[kind], device_id, _CHANNELS[channel])
 
 
-def subscription(prefix: str, shared_group: str | None = None, channel: str = "+") -> str:
-    """A filter the gateway subscribes to (every channel by default), optionally as an MQTT 5 shared
+def subscription(prefix: str, shared_group: str | None = None, channel: str = "+", *, site: str = "+") -> str:
+    """A filter the gateway subscribes to (every site and channel by default), optionally as an MQTT 5 shared
     subscription."""
-    base = f"{prefix}/+/+/+/+/{channel}"
+    base = f"{prefix}/{site}/+/+/+/{channel}"
     return f"$share/{shared_group}/{base}" if shared_group else base
 
 

@@ -32,8 +32,10 @@ class KpiWatch:
     def __init__(self, sessions: sessionmaker, config: KpiConfig, router: OnCallRouter, *, clock: Clock,
                  metrics: Callable[[Point], None] | None = None, channels: Container[str] = frozenset(),
                  notify_prefix: str = "community-notify", zones: Zones | None = None,
-                 language_of: Callable[[str | None, str | None], str] = lambda site, own: own or i18n.DEFAULT) -> None:
+                 language_of: Callable[[str | None, str | None], str] = lambda site, own: own or i18n.DEFAULT,
+                 owns: Callable[[str], bool] | None = None) -> None:
         self.sessions, self.config, self.router, self.clock = sessions, config, router, clock
+        self.owns = owns  # an alert engine partition's sites only (core/partition.py)
         self.language_of = language_of  # a person's language: their own, else their site's (WorkOrderDesk)
         self.metrics = metrics or (lambda _point: None)
         self.channels, self.notify_prefix, self.zones = channels, notify_prefix, zones or Zones()
@@ -48,6 +50,8 @@ class KpiWatch:
         warnings: list[KpiWarning] = []
         with self.sessions.begin() as session:
             for row in table.to_dict("records"):
+                if self.owns is not None and not self.owns(row["site"]):
+                    continue
                 for kpi in KPIS:
                     value, colour = row.get(kpi.key), row.get(f"{kpi.key}_status", "n/a")
                     if colour == "n/a":

@@ -25,6 +25,7 @@ from notifications.models import Notification
 from notifications.service import NOBODY, enqueue
 
 log = logging.getLogger(__name__)
+LEASE_S = 120  # longer than any channel's timeout
 
 
 @dataclass
@@ -75,13 +76,18 @@ class Dispatcher:
     def send_due(self, limit: int = 100) -> int:
         """Send what is due now; returns how many were attempted."""
         now = self.clock()
-        with self.sessions() as session:
+        with self.sessions.begin() as session:
+            # Claimed: locked (SKIP LOCKED) and leased for LEASE_S, so dispatchers of several alert engines sharing
+            # the outbox never send one message twice; a claim left by a crash is retried when its lease ends.
             due = session.scalars(select(Notification).where(
                 Notification.status == "pending", Notification.next_attempt_at <= now)
-                .order_by(Notification.id).limit(limit)).all()
-        for note in due:
-            self._send_one(note.id, note.channel, note.recipient, note.subject, note.body, note.attempts)
-        return len(due)
+                .order_by(Notification.id).limit(limit).with_for_update(skip_locked=True)).all()
+            claimed = [(n.id, n.channel, n.recipient, n.subject, n.body, n.attempts) for n in due]
+            for note in due:
+                note.next_attempt_at = now + timedelta(seconds=LEASE_S)
+        for claim in claimed:
+            self._send_one(*claim)
+        return len(claimed)
 
     def _send_one(self, note_id: int, channel_name: str, recipient: str, subject: str, body: dict,
                   attempts: int) -> None:

@@ -57,6 +57,10 @@ def _maintenance(device: Device | None) -> tuple[str | None, str | None, str | N
     return (device.location, device.contractor, device.contractor_phone) if device else (None, None, None)
 
 
+def site_ids(session: Session) -> list[str]:
+    return list(session.scalars(select(Site.site_id)))
+
+
 def site_zones(session: Session) -> dict[str, str]:
     """Sites whose time zone the register sets."""
     return {site: tz for site, tz in session.execute(select(Site.site_id, Site.timezone)) if tz}

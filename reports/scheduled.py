@@ -33,11 +33,12 @@ class ReportScheduler:
                  clock: Clock, directory: Path, at: time = time(7, 0), check_s: float = 60.0,
                  channels: Reach = Reach(), public_url: str = "http://127.0.0.1:8080",
                  language_of: Callable[[str | None, str | None], str] = lambda site, own: own or i18n.DEFAULT,
-                 on_sent: Callable[[], None] = lambda: None) -> None:
+                 on_sent: Callable[[], None] = lambda: None, owns: Callable[[str], bool] | None = None) -> None:
         self.sessions, self.zones, self.kpis, self.router, self.clock = sessions, zones, kpis, router, clock
         self.directory, self.at, self.check_s, self.channels = directory, at, check_s, channels
         self.public_url, self.language_of, self.on_sent = public_url.rstrip("/"), language_of, on_sent
         self.sent = 0
+        self.owns = owns  # an alert engine partition's sites only (core/partition.py)
         # the first round at once: a run missed while the service was down is made up on start
         self._loop = Periodic("report-scheduler", self.tick, lambda: self.check_s, first_at_once=True)
         self.start, self.stop = self._loop.start, self._loop.stop
@@ -53,6 +54,8 @@ class ReportScheduler:
         now = self.clock()
         count = 0
         for site in sites(self.sessions):
+            if self.owns is not None and not self.owns(site):
+                continue
             day = self.due_day(site, now)
             with self.sessions() as session:
                 if session.get(ReportRun, (site, day)) is not None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from core.i18n import N_
+from core.partition import Owns, owned_rows
 from devices.kinds import Skill
 from workorders import service
 from workorders.flows import WorkOrderDesk
@@ -15,14 +16,15 @@ from workorders.models import Priority, Status, WorkOrder
 from workorders.service import SYSTEM
 
 
-def escalate_due(desk: WorkOrderDesk) -> int:
-    """Orders nobody acknowledged in time go to the next on-call level (and the office is told)."""
+def escalate_due(desk: WorkOrderDesk, owns: Owns | None = None) -> int:
+    """Orders nobody acknowledged in time go to the next on-call level (and the office is told). ``owns``: an alert
+    engine partition's sites only."""
     now = desk.clock()
     count = 0
     with desk.unit_of_work() as work:
         session = work.session
-        due = session.scalars(select(WorkOrder).where(
-            WorkOrder.status == Status.OPEN.value, WorkOrder.ack_due_at <= now).order_by(WorkOrder.id)).all()
+        due = owned_rows(session, select(WorkOrder).where(
+            WorkOrder.status == Status.OPEN.value, WorkOrder.ack_due_at <= now).order_by(WorkOrder.id), owns)
         for order in due:
             sla = desk.sla[Priority(order.priority)]
             nxt = desk.router.on_duty(order.site, Skill(order.skill), order.escalation_level + 1, now)
@@ -42,7 +44,7 @@ def escalate_due(desk: WorkOrderDesk) -> int:
                         escalation=True, level=order.escalation_level + 1)
             work.points.append(service.metric(order, "escalated", now))
             count += 1
-        count += _escalate_missed(desk, work, now)
+        count += _escalate_missed(desk, work, now, owns)
     return count
 
 
@@ -54,15 +56,15 @@ MISSED = {  # timer -> (the order's due column, when it was escalated, statuses 
 }
 
 
-def _escalate_missed(desk: WorkOrderDesk, work, now) -> int:  # noqa: ANN001 - UnitOfWork, datetime
+def _escalate_missed(desk: WorkOrderDesk, work, now, owns: Owns | None) -> int:  # noqa: ANN001 - UnitOfWork, datetime
     """The arrive and resolve timers, once each: the next rota level and the assignee are told (the assignee stays:
     someone is working it); the SLA times themselves are kept for the metrics."""
     count = 0
     for timer, (due, escalated, statuses, what) in MISSED.items():
         due_column, escalated_column = getattr(WorkOrder, due), getattr(WorkOrder, escalated)
-        missed = work.session.scalars(select(WorkOrder).where(
+        missed = owned_rows(work.session, select(WorkOrder).where(
             WorkOrder.status.in_([s.value for s in statuses]), due_column <= now, escalated_column.is_(None))
-            .order_by(WorkOrder.id)).all()
+            .order_by(WorkOrder.id), owns)
         for order in missed:
             setattr(order, escalated, now)
             nxt = desk.router.on_duty(order.site, Skill(order.skill), order.escalation_level + 1, now)
@@ -77,13 +79,13 @@ def _escalate_missed(desk: WorkOrderDesk, work, now) -> int:  # noqa: ANN001 - U
     return count
 
 
-def close_unanswered(desk: WorkOrderDesk, after_h: float) -> int:
+def close_unanswered(desk: WorkOrderDesk, after_h: float, owns: Owns | None = None) -> int:
     """Resolved orders whose follow-up nobody could make within ``after_h`` close as "no answer"."""
     now = desk.clock()
     with desk.unit_of_work() as work:
-        due = work.session.scalars(select(WorkOrder).where(
+        due = owned_rows(work.session, select(WorkOrder).where(
             WorkOrder.status == Status.RESOLVED.value,
-            WorkOrder.resolved_at <= now - timedelta(hours=after_h)).order_by(WorkOrder.id)).all()
+            WorkOrder.resolved_at <= now - timedelta(hours=after_h)).order_by(WorkOrder.id), owns)
         for order in due:
             desk.record_follow_up(work, order, SYSTEM, None, f"no follow-up within {after_h:.0f} h", now)
     return len(due)
