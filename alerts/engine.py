@@ -106,6 +106,7 @@ class AlertEngine:
         self.signals = 0
         self.ticks = 0  # timer rounds completed: tests wait on it instead of sleeping
         self.failures = 0  # signals and timer jobs given up on (deterministic errors)
+        self.foreign = 0  # messages of sites another engine owns, skipped (acknowledged)
         self.latencies_ms: deque[float] = deque(maxlen=1000)
         self.storms = StormGate(config.storms)
         self._storm_work: deque = deque()
@@ -197,6 +198,11 @@ class AlertEngine:
         return limit
 
     def _observe(self, msg: DeviceMessage) -> None:
+        if self.owns is not None and not self.owns(msg.topic.site):
+            # Another engine's site: queued in this session before the site moved away (the broker delivers what
+            # it queued whatever the subscriptions are now). Judging it here would arm timers nobody feeds.
+            self.foreign += 1
+            return
         self.processed += 1
         self._track_device(msg)
         for signal in self.evaluator.observe(msg):

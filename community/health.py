@@ -76,6 +76,8 @@ COUNTERS = {  # stats key -> (metric name, help)
     "alert_processed": ("community_alert_messages_judged", "messages the alert engine judged"),
     "alert_signals": ("community_alert_signals", "fire and clear signals"),
     "alert_failures": ("community_alert_failures", "signals and timer jobs given up on (deterministic errors)"),
+    "alert_foreign_skipped": ("community_alert_foreign_skipped", "messages of sites another alert engine owns, "
+                                                                 "skipped (queued before the site moved)"),
     "notifications_sent": ("community_notifications_sent", "notifications delivered"),
     "notification_failures": ("community_notification_failures", "failed notification attempts"),
     "notifications_fell_back": ("community_notifications_fell_back", "channels that failed for good and handed "

@@ -158,6 +158,7 @@ class Runtime:
         data["alert_processed"] = self.alert_engine.processed
         data["alert_signals"] = self.alert_engine.signals
         data["alert_failures"] = self.alert_engine.failures
+        data["alert_foreign_skipped"] = self.alert_engine.foreign
         data["signal_latency_ms"] = self.alert_engine.latency_quantiles()
         data["dead_letters_waiting"] = self.writer.fallback_waiting
         data["notifications_sent"] = self.dispatcher.stats.sent

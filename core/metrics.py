@@ -26,6 +26,7 @@ class Counters:
     last_write_lag_ms: float = 0.0
     mqtt_connected: bool = False
     mqtt_connects: int = 0
+    mqtt_connected_at: float = 0.0  # epoch seconds of the latest connection (benchmarks time from it)
     started_at: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 

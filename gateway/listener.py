@@ -99,7 +99,7 @@ class MqttListener:
     def _on_state(self, subscribed: bool) -> None:
         if subscribed:
             self.counters.add(mqtt_connects=1)
-            self.counters.set(mqtt_connected=True)
+            self.counters.set(mqtt_connected=True, mqtt_connected_at=time.time())
             self._connected.set()
         else:
             self._connected.clear()
