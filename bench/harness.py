@@ -17,10 +17,12 @@ from pathlib import Path
 
 import httpx
 
-from devtools.localservices import LocalStack, Ports, free_port
+from devtools.localservices import LocalStack, Ports, free_port, port_open
 from ingest.influx import InfluxConfig, InfluxV1Client
 
-LAYOUTS = {"all": ["all"], "split": ["ingest", "alerts"], "ingest": ["ingest"]}  # the last: ingest alone
+LAYOUTS = {"all": ["all"], "split": ["ingest", "alerts"], "ingest": ["ingest"],  # ingest: the ingest process alone
+           "ingest2": ["ingest*2"],  # two ingest processes in one shared subscription (community run --processes 2)
+           "partitioned": ["ingest", "alerts%0/2", "alerts%1/2"]}  # alert engines owning hash slot 0 and 1 of 2
 TOKEN = "bench-operator-token"
 
 
@@ -46,7 +48,7 @@ def bench_service(stack: LocalStack, tmp: Path, layout: str, name: str, *, prefi
                COMMUNITY_DATABASE_URL=database_url, COMMUNITY_OPERATOR_TOKEN=TOKEN)
     if rules_file:
         env["COMMUNITY_RULES_FILE"] = str(rules_file)
-    influx = InfluxV1Client(InfluxConfig(url=stack.influxdb.url, database=database))
+    influx = InfluxV1Client(InfluxConfig(url=stack.influxdb.url, database=database, timeout_s=120))
     return Service(layout, env, tmp / f"run-{name}"), influx, database_url
 
 
@@ -54,11 +56,18 @@ class ServiceProcess:
     """One ``community run --role <role>`` child with its own HTTP port and log file."""
 
     def __init__(self, role: str, env: dict[str, str], workdir: Path) -> None:
-        self.role = role
-        self.port = free_port()
+        spec = role
+        role, _, partition = role.partition("%")  # alerts%k/N: an alert engine owning hash slot k of N
+        self.role, _, count = role.partition("*")
+        self.processes = int(count or 1)  # several: `--processes N`, HTTP ports port .. port + N - 1
+        self.port = _free_ports(self.processes)
         self.env = env | {"COMMUNITY_HTTP_PORT": str(self.port)}
+        if partition:
+            self.env |= {"COMMUNITY_ALERT_PARTITION": partition,
+                         "COMMUNITY_MQTT_CLIENT_ID": f"{env['COMMUNITY_MQTT_CLIENT_ID']}-p{partition.split('/')[0]}"}
+        self.name = spec.replace("%", "-").replace("/", "of").replace("*", "x")
         self.workdir = workdir
-        self.log = workdir / f"service-{role}.log"
+        self.log = workdir / f"service-{self.name}.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -66,12 +75,25 @@ class ServiceProcess:
             raise RuntimeError(f"the {self.role} process is already running (pid {self.proc.pid})")
         self.workdir.mkdir(parents=True, exist_ok=True)
         command = [str(Path(sys.executable).with_name("community")), "run", "--role", self.role]
+        if self.processes > 1:
+            command += ["--processes", str(self.processes)]
         with self.log.open("ab") as log:  # cwd = workdir: no stray .env is read
             self.proc = subprocess.Popen(command, env=self.env, cwd=self.workdir, stdout=log, stderr=log)
 
     def stats(self) -> dict:
-        response = httpx.get(f"http://127.0.0.1:{self.port}/stats", timeout=5,
-                             headers={"Authorization": f"Bearer {TOKEN}"})
+        """The process's counters; of a group, summed (``mqtt_connected_at``: the first connection's)."""
+        each = [self._stats(self.port + n) for n in range(self.processes)]
+        if len(each) == 1:
+            return each[0]
+        total = {k: sum(s[k] for s in each) for k, v in each[0].items() if type(v) in (int, float)}
+        total["subscribed"] = all(s["subscribed"] for s in each)
+        total["mqtt_connected_at"] = min(s["mqtt_connected_at"] for s in each)
+        total["last_write_lag_ms"] = max(s["last_write_lag_ms"] for s in each)
+        return total
+
+    @staticmethod
+    def _stats(port: int) -> dict:
+        response = httpx.get(f"http://127.0.0.1:{port}/stats", timeout=5, headers={"Authorization": f"Bearer {TOKEN}"})
         response.raise_for_status()
         return response.json()
 
@@ -109,8 +131,13 @@ class Service:
 
     @property
     def judge(self) -> ServiceProcess:
-        """The process that runs the alert engine."""
+        """The (last) process that runs an alert engine."""
         return self.processes[-1]
+
+    @property
+    def judges(self) -> list[ServiceProcess]:
+        """Every process that runs an alert engine (several: partitions)."""
+        return [p for p in self.processes if p.role in ("all", "alerts")]
 
     def start(self, *, wait: bool = True) -> None:
         for process in self.processes:
@@ -125,6 +152,14 @@ class Service:
 
     def pids(self) -> list[int]:
         return [p.proc.pid for p in self.processes if p.proc is not None]
+
+
+def _free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports."""
+    while True:
+        first = free_port()
+        if all(not port_open(first + n) for n in range(1, count)):
+            return first
 
 
 def watch_growth(count: Callable[[], int], target: int, *, timeout: float = 600, poll_s: float = 0.1,

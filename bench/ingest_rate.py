@@ -1,48 +1,78 @@
-"""Sustained ingest rate: messages/s from Mosquitto fully written to InfluxDB by the service.
+"""Ingest rate, contender against contender: N QoS 1 messages queued by the broker, then drained into InfluxDB.
 
-Starts its own Mosquitto, InfluxDB and PostgreSQL on free ports in a temporary directory, runs the service as
-``community run`` processes in each layout (``all``: one process; ``split``: an ingest and an alerts process) and
-measures:
+Every contender gets the same N messages of the same 1,000-device fleet, queued on the same broker for a
+persistent session of its own (own topics, own database), and is timed the same way: **from its MQTT connection
+to its last point stored** (the last message counted, for the ones that store nothing). Start-up before the
+connection (imports, migrations, Node-RED loading its flows) is not counted, for anyone. The contenders run
+interleaved, one drain each per round, and the order rotates every round, so the machine's drift (other load,
+InfluxDB compactions) is spread over all of them. Medians over the rounds are compared.
 
-- bare: a paho subscriber that only counts drains N queued messages: the limit for a Python consumer here;
-- drain: N messages queued by the broker while the service is stopped (persistent session), then the service is
-  started and timed from its first stored point until all N are in InfluxDB; the service's own ceiling;
-- live: the service runs while a publisher in a separate process sends N messages as fast as it can;
-- peer (``--peer``): Node-RED draining the same N into InfluxDB.
+- ``c-sub``: ``mosquitto_sub -c -q 1 -C N`` (C, libmosquitto): a C client (it writes one PUBACK per message, so
+  it is not the broker's limit: the codec subscriber below drains faster);
+- ``paho``: a paho-mqtt subscriber that only counts: the Python client's yardstick;
+- ``codec``: the service's own MQTT transport (gateway/transport.py) counting only;
+- ``node-red``: Node-RED 4 the way its users build it for volume: ``mqtt in -> function -> join (1,000 or 0.25 s)
+  -> influxdb batch``;
+- ``node-red-1by1``: Node-RED with ``influxdb out`` (one HTTP write per message), a second row;
+- ``ingest``: one ``community run --role ingest`` process; ``ingest2``: two, in one shared subscription
+  (``--processes 2``, the recommended layout on this machine); ``all``: the whole service in one process.
 
-Usage: python bench/ingest_rate.py [--messages 50000] [--layouts all split] [--peer] [--smoke]
+Node-RED acknowledges a message when it arrives; the service only once the reading is stored (or spooled, or
+dead-lettered), so its figures include that promise. Each drain checks what InfluxDB holds: lost = N - stored.
+
+Usage: python bench/ingest_rate.py [--messages 100000] [--rounds 3] [--contenders ...] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import shutil
 import statistics
+import subprocess
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-from harness import LAYOUTS, Service, bench_service, private_stack, watch_growth
+from harness import Service, bench_service, private_stack
 
 from devtools.localservices import LocalStack
+from gateway.listener import MqttConfig
+from gateway.transport import CodecTransport
 from ingest.influx import InfluxConfig, InfluxV1Client
 from simulator.fleet import Fleet
 from simulator.publisher import Publisher
 
-PREFIX = "bench"
-BARE = "bench-bare"  # the bare subscriber's own topics, so the service does not receive them too
+CONTENDERS = ["c-sub", "paho", "codec", "node-red", "node-red-1by1", "ingest", "ingest2", "all"]
+LABELS = {
+    "c-sub": "mosquitto_sub (C, libmosquitto), counting only",
+    "paho": "bare paho subscriber: the Python client's yardstick",
+    "codec": "bare codec subscriber (our transport, counting only)",
+    "node-red": "Node-RED, join -> influxdb batch (as users build it)",
+    "node-red-1by1": "Node-RED, influxdb out (one write per message)",
+    "ingest": "service: one ingest process",
+    "ingest2": "service: two ingest processes, one shared subscription",
+    "all": "service: everything in one process",
+}
+POLL_S = 0.05  # how often InfluxDB is asked how many points it holds
 
 
-def make_fleet(prefix: str = PREFIX) -> Fleet:
+@dataclass
+class Drain:
+    rate: float  # stored (or counted) per second, connect -> last
+    stored: int
+    seconds: float
+
+
+def make_fleet(prefix: str) -> Fleet:
     """1000 devices: 5 sites x 10 buildings x (4 elevators, 6 doors, 10 meters)."""
     return Fleet(sites=5, buildings=10, elevators=4, doors=6, meters=10, seed=1, prefix=prefix)
 
 
 def publish(port: int, n: int, fleet: Fleet, client_id: str) -> float:
-    """Publish n telemetry messages as fast as the broker takes them; returns msg/s."""
-    publisher = Publisher("127.0.0.1", port, client_id=client_id, max_inflight=50)
+    """Publish n telemetry messages of ``fleet`` as fast as the broker takes them; returns msg/s."""
+    publisher = Publisher("127.0.0.1", port, client_id=client_id, max_inflight=100)
     publisher.connect()
     start = time.perf_counter()
     now_ms = int(time.time() * 1000)
@@ -51,206 +81,248 @@ def publish(port: int, n: int, fleet: Fleet, client_id: str) -> float:
             now_ms = int(time.time() * 1000)
         publisher.publish((fleet.next_telemetry(now_ms),))
     publisher.flush(300)
-    elapsed = time.perf_counter() - start
     publisher.close()
-    return n / elapsed
+    return n / (time.perf_counter() - start)
 
 
-def bare_drain_rate(port: int, n: int, fleet: Fleet) -> float:
-    """The limit on this machine: a paho subscriber that only counts, draining n messages the broker queued for
-    its persistent session (same QoS, same broker, same payloads as the service gets)."""
-    import threading
+def stored(influx: InfluxV1Client, measurements: tuple[str, ...] = ("elevator", "access", "meter")) -> int:
+    return sum(influx.count(m) for m in measurements)
 
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
 
-    done, count, subscribed = threading.Event(), [0], threading.Event()
+def wait_stored(influx: InfluxV1Client, target: int, *, stall_s: float = 15, timeout: float = 600) -> tuple[int, float]:
+    """Poll InfluxDB until it holds ``target`` points, or nothing was added for ``stall_s``; returns (count, when
+    the last new point was seen, epoch seconds)."""
+    deadline = time.monotonic() + timeout
+    have, changed = stored(influx), time.time()
+    while have < target and time.monotonic() < deadline and time.time() - changed < stall_s:
+        time.sleep(POLL_S)
+        now = stored(influx)
+        if now != have:
+            have, changed = now, time.time()
+    return have, changed
 
-    def on_message(client, userdata, message) -> None:  # noqa: ANN001
-        count[0] += 1
-        if count[0] >= n:
-            done.set()
 
-    def session() -> mqtt.Client:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
+class Contender:
+    """One way of draining the queue; ``prepare`` makes its persistent session, ``drain`` empties it."""
+
+    def __init__(self, name: str, stack: LocalStack, tmp: Path) -> None:
+        self.name, self.stack, self.tmp = name, stack, tmp
+        self.prefix = f"bench-{name}"
+        self.done = 0  # points stored by earlier rounds (the database is kept across rounds)
+
+    def prepare(self) -> None: ...
+    def drain(self, n: int) -> Drain: ...
+    def close(self) -> None: ...
+
+
+class CSub(Contender):
+    def _command(self, n: int | None) -> list[str]:
+        count = ["-C", str(n)] if n else ["-W", "1"]
+        return ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.stack.ports.mqtt), "-V", "mqttv5", "-q", "1",
+                "-c", "-x", "3600", "-i", self.prefix, "-t", f"{self.prefix}/+/+/+/+/+", *count]
+
+    def prepare(self) -> None:
+        subprocess.run(self._command(None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)  # -W 1: exits ("Timed out") after a second
+
+    def drain(self, n: int) -> Drain:
+        start = time.time()
+        subprocess.run(self._command(n), stdout=subprocess.DEVNULL, check=True, timeout=600)
+        elapsed = time.time() - start
+        return Drain(n / elapsed, n, elapsed)
+
+
+class BarePaho(Contender):
+    def _session(self, on_message) -> object:  # noqa: ANN001
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        subscribed = threading.Event()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.prefix, protocol=mqtt.MQTTv5)
         client.on_message = on_message
         client.on_subscribe = lambda *a: subscribed.set()
-        client.on_connect = lambda c, *a: c.subscribe(f"{BARE}/+/+/+/+/+", qos=1)
+        client.on_connect = lambda c, *a: c.subscribe(f"{self.prefix}/+/+/+/+/+", qos=1)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval, props.ReceiveMaximum = 3600, 10_000
-        client.connect("127.0.0.1", port, clean_start=False, properties=props)
+        client.connect("127.0.0.1", self.stack.ports.mqtt, clean_start=False, properties=props)
+        client.loop_start()
+        subscribed.wait(10)
         return client
 
-    first = session()
-    first.loop_start()
-    subscribed.wait(10)
-    first.disconnect()
-    first.loop_stop()
-    publish(port, n, fleet, "bench-pub-bare")
-    count[0] = 0
-    second = session()
-    start = time.perf_counter()
-    second.loop_start()
-    done.wait(600)
-    elapsed = time.perf_counter() - start
-    second.disconnect()
-    second.loop_stop()
-    return n / elapsed
+    def prepare(self) -> None:
+        client = self._session(lambda *a: None)
+        client.disconnect()
+        client.loop_stop()
+
+    def drain(self, n: int) -> Drain:
+        count, done = [0], threading.Event()
+
+        def on_message(*args) -> None:  # noqa: ANN002
+            count[0] += 1
+            if count[0] >= n:
+                done.set()
+
+        start = time.time()
+        client = self._session(on_message)
+        done.wait(600)
+        elapsed = time.time() - start
+        client.disconnect()
+        client.loop_stop()
+        return Drain(count[0] / elapsed, count[0], elapsed)
 
 
-def nodered_drain_rate(stack: LocalStack, workdir: Path, n: int) -> tuple[float, int, int]:
-    """Node-RED drains the same n queued messages (its own topics and database); timed from its first point to
-    its last, so its slower start-up is not counted against it. Returns (rate, points stored, write errors)."""
-    from nodered_peer import NodeRed
+class BareCodec(Contender):
+    def _transport(self, on_message) -> CodecTransport:  # noqa: ANN001
+        config = MqttConfig(port=self.stack.ports.mqtt, client_id=self.prefix, session_expiry_s=3600)
+        return CodecTransport(config, [f"{self.prefix}/+/+/+/+/+"], on_message, lambda up: None)
 
-    prefix = "bench-nodered"
-    peer = InfluxV1Client(InfluxConfig(url=stack.influxdb.url, database="nodered"))
-    peer.ensure_database()
-    nodered = NodeRed(workdir, stack.ports.mqtt, stack.influxdb.url, "nodered", prefix)
-    nodered.start()  # establishes its persistent session
-    nodered.stop()
-    publish(stack.ports.mqtt, n, make_fleet(prefix), "bench-pub-nodered")
-    import threading
+    def prepare(self) -> None:
+        transport = self._transport(lambda *a: None)
+        transport.start()
+        deadline = time.monotonic() + 10
+        while not transport.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        transport.stop()
 
-    result: list[tuple[float, int]] = []
-    watcher = threading.Thread(target=lambda: result.append(watch_growth(lambda: stored(peer), n, stall_s=10)))
-    watcher.start()  # before Node-RED starts: the rate is timed from its first stored point, as ours
-    nodered.start()
+    def drain(self, n: int) -> Drain:
+        count, done = [0], threading.Event()
+
+        def on_message(topic, raw_topic, payload, qos, retain, token, malformed) -> None:  # noqa: ANN001
+            count[0] += 1
+            transport.ack(token)
+            if count[0] >= n:
+                done.set()
+
+        transport = self._transport(on_message)
+        start = time.time()
+        transport.start()
+        done.wait(600)
+        elapsed = time.time() - start
+        transport.stop()
+        return Drain(count[0] / elapsed, count[0], elapsed)
+
+
+class NodeRedContender(Contender):
+    def __init__(self, name: str, stack: LocalStack, tmp: Path) -> None:
+        from nodered_peer import NodeRed
+
+        super().__init__(name, stack, tmp)
+        database = name.replace("-", "_")
+        self.influx = InfluxV1Client(InfluxConfig(url=stack.influxdb.url, database=database))
+        self.influx.ensure_database()
+        mode = "per-message" if name.endswith("1by1") else "batched"
+        self.node_red = NodeRed(tmp / name, stack.ports.mqtt, stack.influxdb.url, database, self.prefix, mode)
+
+    def prepare(self) -> None:
+        self.node_red.start()
+        self.node_red.stop()
+
+    def drain(self, n: int) -> Drain:
+        self.node_red.start()  # returns once its editor answers; it may have connected and stored much by then
+        try:
+            have, last = wait_stored(self.influx, self.done + n, stall_s=10)
+        finally:
+            self.node_red.stop()
+            kept = Path("var/bench") / f"{self.name}-last.log"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.node_red.dir / "node-red.log", kept)
+        connected = self.node_red.connected_at()
+        if connected is None:
+            raise RuntimeError(f"Node-RED never logged its MQTT connection; see {kept}")
+        got = have - self.done
+        self.done = have
+        return Drain(got / (last - connected), got, last - connected)
+
+    def close(self) -> None:
+        self.influx.close()
+
+
+class ServiceContender(Contender):
+    def __init__(self, name: str, stack: LocalStack, tmp: Path) -> None:
+        super().__init__(name, stack, tmp)
+        self.service: Service
+        self.service, self.influx, _ = bench_service(stack, tmp, name, name, prefix=self.prefix)
+
+    def prepare(self) -> None:
+        self.service.start()  # its persistent sessions, then stopped: the broker queues for them
+        self.service.stop()
+
+    def drain(self, n: int) -> Drain:
+        self.service.start(wait=False)
+        try:
+            have, last = wait_stored(self.influx, self.done + n)
+            self.service.processes[0].wait_ready()
+            connected = self.service.processes[0].stats()["mqtt_connected_at"]
+        finally:
+            self.service.stop()
+        got = have - self.done
+        self.done = have
+        return Drain(got / (last - connected), got, last - connected)
+
+    def close(self) -> None:
+        self.service.stop()
+        self.influx.close()
+
+
+KINDS = {"c-sub": CSub, "paho": BarePaho, "codec": BareCodec, "node-red": NodeRedContender,
+         "node-red-1by1": NodeRedContender, "ingest": ServiceContender, "ingest2": ServiceContender,
+         "all": ServiceContender}
+
+
+def run(stack: LocalStack, tmp: Path, names: list[str], n: int, rounds: int) -> dict[str, list[Drain]]:
+    contenders = [KINDS[name](name, stack, tmp) for name in names]
+    results: dict[str, list[Drain]] = {name: [] for name in names}
     try:
-        watcher.join()
+        for contender in contenders:
+            contender.prepare()
+        for r in range(rounds):
+            order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
+            print(f"round {r + 1}/{rounds}: {' '.join(c.name for c in order)}", flush=True)
+            for contender in order:
+                pub = publish(stack.ports.mqtt, n, make_fleet(contender.prefix), f"bench-pub-{contender.prefix}")
+                drain = contender.drain(n)
+                results[contender.name].append(drain)
+                lost = f", LOST {n - drain.stored}" if drain.stored < n else ""
+                print(f"  {contender.name:14} {drain.rate:>9,.0f} msg/s  ({drain.stored} of {n} in "
+                      f"{drain.seconds:.2f} s{lost}; queued at {pub:,.0f} msg/s)", flush=True)
     finally:
-        nodered.stop()  # before reading its log: Node.js writes it out at exit
-        peer.close()
-        kept = Path("var/bench/node-red-last.log")  # the run's directory is temporary
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(workdir / "node-red.log", kept)
-    if not result:
-        raise TimeoutError(f"Node-RED stored nothing; see {kept}")
-    rate, have = result[0]
-    log = kept.read_text(errors="replace")
-    errors = log.count("[error] [influxdb out")
-    if "EMFILE" in log:
-        print("peer:  Node-RED ran out of file descriptors (EMFILE): one HTTP connection per message", flush=True)
-    return rate, have, errors
+        for contender in contenders:
+            contender.close()
+    return results
 
 
-def _publish_child(port: int, n: int, fleet: Fleet, out: multiprocessing.Queue) -> None:
-    out.put(publish(port, n, fleet, "bench-pub-live"))
-
-
-def stored(influx: InfluxV1Client) -> int:
-    return sum(influx.count(m) for m in ("elevator", "access", "meter"))
-
-
-def wait_stored(influx: InfluxV1Client, target: int, timeout: float = 600) -> float:
-    """Poll InfluxDB itself until it holds ``target`` readings: the figure is what is really stored."""
-    start = time.perf_counter()
-    while (have := stored(influx)) < target:
-        if time.perf_counter() - start > timeout:
-            raise TimeoutError(f"only {have} of {target} stored")
-        time.sleep(0.1)
-    return time.perf_counter() - start
-
-
-def measure_layout(stack: LocalStack, tmp: Path, layout: str, n: int, bare: float | None,
-                   repeat: int = 1) -> float:
-    """Drain (``repeat`` times) and live figures for one layout of the service; returns the median drain rate."""
-    prefix = f"{PREFIX}-{layout}"  # own topics and session per layout: nothing queues for the other one
-    service, influx, _ = bench_service(stack, tmp, layout, layout, prefix=prefix)
-    try:
-        fleet = make_fleet(prefix)
-        rates = []
-        for run in range(1, repeat + 1):
-            service.start()  # establishes the persistent session(s), then stops: the broker queues for them
-            service.stop()
-            done = (run - 1) * n
-            pub_rate = publish(stack.ports.mqtt, n, fleet, f"bench-pub-{layout}")
-            service.start(wait=False)
-            rate, have = watch_growth(lambda: stored(influx) - done, n)  # noqa: B023 - used right here
-            rates.append(rate)
-            print(f"drain [{layout}] run {run}/{repeat}: {have} of {n} queued messages written to InfluxDB at "
-                  f"{rate:,.0f} msg/s (publisher alone reached {pub_rate:,.0f} msg/s)", flush=True)
-            if "alerts" in LAYOUTS[layout] or "all" in LAYOUTS[layout]:
-                judged = _wait_judged(service, n)
-                print(f"        alert engine judged {judged} of {n} (its backlog caught up)", flush=True)
-            service.stop()
-        rate = statistics.median(rates)
-        ratio = f"; ours / bare = {rate / bare:.0%}" if bare else ""
-        print(f"drain [{layout}]: median {rate:,.0f} msg/s over {repeat} run(s) "
-              f"({' + '.join(LAYOUTS[layout])} process{'es' if layout == 'split' else ''}){ratio}", flush=True)
-        n_total = repeat * n
-
-        service.start()
-        out: multiprocessing.Queue = multiprocessing.Queue()
-        child = multiprocessing.get_context("fork").Process(target=_publish_child,
-                                                            args=(stack.ports.mqtt, n, fleet, out))
-        start = time.perf_counter()
-        child.start()
-        wait_stored(influx, n_total + n)
-        live_elapsed = time.perf_counter() - start
-        child.join()
-        print(f"live  [{layout}]: {n} messages published at {out.get():,.0f} msg/s, all in InfluxDB after "
-              f"{live_elapsed:.2f} s = {n / live_elapsed:,.0f} msg/s end to end", flush=True)
-        stats = service.processes[0].stats()
-        total = stored(influx)
-        print(f"check [{layout}]: InfluxDB holds {total} points for {n_total + n} published; dead letters "
-              f"{stats['dead_lettered']}, spooled {stats['spooled']}, last batch lag {stats['last_write_lag_ms']} ms",
-              flush=True)
-        if total != n_total + n:
-            raise SystemExit(f"LOSS: {n_total + n - total} messages missing")
-        return rate
-    finally:
-        service.stop()
-        influx.close()
-
-
-def _wait_judged(service: Service, n: int, timeout: float = 120) -> int:
-    """Until the alert engine processed ``n`` since its start (the drain's messages)."""
-    deadline, judged = time.monotonic() + timeout, 0
-    while time.monotonic() < deadline:
-        try:  # a short drain can end before the process's HTTP API is up
-            judged = service.judge.stats()["alert_processed"]
-        except httpx.HTTPError:
-            judged = 0
-        if judged >= n:
-            break
-        time.sleep(0.1)
-    return judged
+def report(results: dict[str, list[Drain]], n: int) -> None:
+    medians = {name: statistics.median(d.rate for d in drains) for name, drains in results.items() if drains}
+    print(f"\nmedian of {len(next(iter(results.values())))} drains of {n:,} queued QoS 1 messages, connect -> last "
+          f"point stored:")
+    for name, rate in medians.items():
+        drains = results[name]
+        lost = sum(n - d.stored for d in drains)
+        spread = f"{min(d.rate for d in drains):,.0f}-{max(d.rate for d in drains):,.0f}"
+        versus = []
+        if "paho" in medians and name != "paho":
+            versus.append(f"{rate / medians['paho']:.0%} of paho")
+        if "node-red" in medians and name != "node-red":
+            versus.append(f"{rate / medians['node-red']:.2f}x Node-RED batched")
+        print(f"  {LABELS[name]:56} {rate:>9,.0f} msg/s  ({spread})  lost {lost}  {', '.join(versus)}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=50_000)
-    parser.add_argument("--layouts", nargs="+", choices=sorted(LAYOUTS), default=["all", "split", "ingest"],
-                        help="how the service runs: one process, ingest and alerts processes, or the ingest "
-                             "process alone (what it does with a core of its own)")
-    parser.add_argument("--repeat", type=int, default=3, help="drains per contender; the median is compared")
-    parser.add_argument("--smoke", action="store_true", help="tiny run for CI: checks the script works")
-    parser.add_argument("--peer", action="store_true", help="also measure Node-RED (installed from npm on first use)")
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=CONTENDERS)
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI: every contender but Node-RED once")
     args = parser.parse_args()
-    n = 2_000 if args.smoke else args.messages
-
+    n, rounds, names = args.messages, args.rounds, args.contenders
+    if args.smoke:
+        n, rounds, names = 2_000, 1, [c for c in names if not c.startswith("node-red")]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         stack = private_stack(tmp)
         try:
-            repeat = 1 if args.smoke else args.repeat
-            bares = []
-            for run in range(1, repeat + 1):
-                bares.append(bare_drain_rate(stack.ports.mqtt, n, make_fleet(BARE)))
-                print(f"bare  run {run}/{repeat}: a subscriber that only counts drains {n} queued messages at "
-                      f"{bares[-1]:,.0f} msg/s", flush=True)
-            bare = statistics.median(bares)
-            print(f"bare:  median {bare:,.0f} msg/s (the limit for a Python MQTT consumer on this machine)",
-                  flush=True)
-            rates = {layout: measure_layout(stack, tmp, layout, n, bare, repeat) for layout in args.layouts}
-            if args.peer:
-                theirs, kept, errors = nodered_drain_rate(stack, tmp / "node-red", n)
-                versus = ", ".join(f"{layout} {rate / theirs:.2f}x" for layout, rate in rates.items())
-                print(f"peer:  Node-RED (mqtt in -> influxdb out) stored {kept} of the same {n} at "
-                      f"{theirs:,.0f} msg/s ({n - kept} lost, {errors} InfluxDB write errors in its log); "
-                      f"ours / theirs: {versus}; ours lost 0")
+            report(run(stack, tmp, names, n, rounds), n)
         finally:
             stack.down()
 

@@ -7,7 +7,7 @@ webhook receiver as the office endpoint. A second process publishes every meter'
 as fast as the broker takes them; this process injects ``passengers_trapped`` on a different elevator every
 ``--interval`` seconds, before the storm (quiet) and during it, and notes when each order is committed.
 
-Usage: python bench/storm.py [--devices 2100] [--buildings 7] [--faults 40] [--smoke]
+Usage: python bench/storm.py [--devices 2100] [--buildings 7] [--faults 200] [--smoke]
 """
 
 from __future__ import annotations
@@ -128,8 +128,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=2100)
     parser.add_argument("--buildings", type=int, default=7)
-    parser.add_argument("--faults", type=int, default=40, help="trapped passengers: half quiet, half in the storm")
-    parser.add_argument("--interval", type=float, default=0.1, help="seconds between injected faults")
+    parser.add_argument("--faults", type=int, default=200, help="trapped passengers: half quiet, half in the storm")
+    parser.add_argument("--interval", type=float, default=0.03, help="seconds between injected faults")
     parser.add_argument("--smoke", action="store_true", help="tiny run for CI")
     args = parser.parse_args()
     devices, buildings, faults = (120, 3, 6) if args.smoke else (args.devices, args.buildings, args.faults)

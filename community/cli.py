@@ -142,8 +142,9 @@ def _kind_count(text: str) -> tuple[str, int]:
     return name, int(count or 1)
 
 
-def _settings() -> Settings:
-    """Settings from the environment; a bad or unsafe configuration ends the command with its reasons."""
+def _settings(**overrides: object) -> Settings:
+    """Settings from the environment (``overrides``: command-line options, which win); a bad or unsafe
+    configuration ends the command with its reasons."""
     import os
 
     from pydantic import ValidationError
@@ -154,7 +155,7 @@ def _settings() -> Settings:
     if unknown:
         raise SystemExit(f"configuration error: unknown settings {unknown} (see docs/operations.md for the names)")
     try:
-        return Settings()
+        return Settings(**overrides)
     except ValidationError as err:
         reasons = "\n".join(f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in err.errors())
         raise SystemExit(f"configuration error:\n{reasons}") from None
@@ -197,12 +198,11 @@ def app_for(runtime, token: str, limits=None):  # noqa: ANN001, ANN201 - Runtime
 def cmd_run(args: argparse.Namespace) -> int:
     from alerts.config import ConfigError
 
-    settings = _settings()
-    if args.role:
-        settings = settings.model_copy(update={"role": args.role})
+    settings = _settings(**({"role": args.role} if args.role else {}))  # validated with the role it runs as
     if args.processes > 1:
         if settings.role != "ingest":
-            print("error: --processes is for --role ingest (one alerts process judges every device in order)",
+            print("error: --processes is for --role ingest (alert engines are split by site instead, one "
+                  "process each: COMMUNITY_ALERT_SITES or COMMUNITY_ALERT_PARTITION, docs/operations.md)",
                   file=sys.stderr)
             return 2
         return run_ingest_group(settings, args.processes)

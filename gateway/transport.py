@@ -107,6 +107,8 @@ class CodecTransport:
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
+        self._wake_r.close()
+        self._wake_w.close()
 
     def ack(self, token: Token) -> None:
         self._acks.append(token)
@@ -142,6 +144,8 @@ class CodecTransport:
                 if not self._stop.is_set():
                     log.warning("MQTT %s disconnected (%s); reconnecting in %.0f s", self.config.client_id, err,
                                 delay)
+            except Exception:  # a bug (ours or a receiver's): the connection is made again, the thread lives
+                log.exception("MQTT %s: unexpected error; reconnecting in %.0f s", self.config.client_id, delay)
             finally:
                 if self._connected:
                     self._connected = False

@@ -26,7 +26,8 @@ class Place:
 
 def building_name(session: Session, site: str, building: str) -> str:
     """Its name in the register, else "Building b1" in the current language."""
-    row = session.get(Building, (site, building))
+    with session.no_autoflush:  # a lookup: rows the caller is adding wait for its commit, in one go
+        row = session.get(Building, (site, building))
     return row.name if row and row.name else _("Building %(id)s", id=building)
 
 
@@ -42,7 +43,8 @@ def kind_title(kind: str) -> str:
 def place_of(session: Session, kind: str, device_id: str, site: str, building: str) -> Place:
     """A device's place; a device the register does not know yet is named by kind, id and building."""
     building_name_ = building_name(session, site, building)
-    device = session.get(Device, device_id)
+    with session.no_autoflush:
+        device = session.get(Device, device_id)
     fallback = _("%(kind)s %(id)s", kind=kind_title(kind), id=device_id)
     if device is None or not device.name:
         where = _("%(device)s, %(building)s", device=fallback, building=building_name_)

@@ -148,13 +148,20 @@ class WorkOrderDesk:
         calls = escalation and order.priority in self.policy.escalation_chains  # its own chain wins: it calls
         names = self.policy.chain(order.priority, escalation=escalation)
         window = self.policy.window_s(order.priority)
+        said: dict[str, tuple[str, dict]] = {}  # one message per language: the place is looked up once
+
+        def message(lang: str) -> tuple[str, dict]:
+            if lang not in said:
+                said[lang] = self.message(session, order, what, lang, values)
+            return said[lang]
+
         for person in people:
-            subject, body = self.message(session, order, what, self.language_of(order.site, person.language), values)
+            subject, body = message(self.language_of(order.site, person.language))
             links = chain_for(person, order.site, names if calls else person.channels or names, self.channels)
             quiet = None if order.priority == Priority.LIFE_SAFETY else person.quiet_until(now, tz)
             notify_person(session, person, links, subject, body, now, work_order_id=order.id,
                           priority=order.priority, window_s=window, not_before=quiet)
-        subject, body = self.message(session, order, what, self.language_of(order.site), values)
+        subject, body = message(self.language_of(order.site))
         feed = f"{self.notify_prefix}/{order.site}/work-orders"
         for channel, recipient in targets((), self.oncall.office_webhooks, feed):
             if channel in self.channels:

@@ -188,3 +188,12 @@ def test_one_signal_judged_by_two_engines_at_the_same_instant_is_applied_once(al
     for thread in engines:
         thread.join(60)
     assert sorted(o[2] for o in orders(runtime)) == [2] * 20  # one order per elevator, two occurrences each
+
+
+def test_community_run_checks_partition_settings_with_the_role_it_is_given(monkeypatch):
+    from community.cli import _settings
+
+    monkeypatch.setenv("COMMUNITY_ALERT_PARTITION", "1/2")
+    assert _settings(role="alerts").alert.partition == "1/2"  # `community run --role alerts`
+    with pytest.raises(SystemExit, match="for the alerts role, not 'all'"):
+        _settings()
