@@ -65,6 +65,26 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def long_absence_rules(tmp: Path) -> Path:
+    """The shipped rules with every absence window at an hour: the benchmark's devices send once and then at the
+    paced rate, so with 5-minute windows the large fleets would fall "silent" mid-run (a real fleet's heartbeats
+    every minute are messages like any other: their cost is the cost per message measured here)."""
+    import yaml
+
+    from devices import kinds
+
+    rules = []
+    for kind in kinds.ALL:
+        if kind.rules_file is None:
+            continue
+        for rule in yaml.safe_load(kind.rules_file.read_text()).get("rules", []):
+            if rule.get("type") == "absence":
+                rules.append(rule | {"kind": rule.get("kind", kind.name), "after_s": max(rule["after_s"], 3600)})
+    path = tmp / "rules-long-absence.yaml"
+    path.write_text(yaml.safe_dump({"rules": rules}, allow_unicode=True))
+    return path
+
+
 def register_sites(database_url: str, sites: set[str]) -> None:
     """The fleet's sites in the register (what hash partitions subscribe to), before the service starts."""
     from sqlalchemy.dialects.postgresql import insert
@@ -85,8 +105,11 @@ def _publish_child(port: int, n: int, devices: int, prefix: str) -> None:
     publish(port, n, fleet_of(devices, prefix), f"bench-pub-{prefix}")
 
 
-def _paced_child(port: int, devices: int, prefix: str, rate: float, seconds: float) -> None:
+def _paced_child(port: int, devices: int, prefix: str, rate: float, seconds: float, after: int) -> None:
     fleet = fleet_of(devices, prefix)
+    now_ms = int(time.time() * 1000)
+    for _ in range(after):  # the same fleet goes on where the first phase left it (meters count on, not back)
+        fleet.next_telemetry(now_ms)
     publisher = Publisher("127.0.0.1", port, client_id=f"bench-paced-{prefix}", max_inflight=100)
     publisher.connect()
     run(fleet, publisher, rate=rate, duration_s=seconds, heartbeat_s=3600)
@@ -141,7 +164,8 @@ def scale(stack: LocalStack, tmp: Path, layout: str, devices: int, messages: int
     (CPU per message, memory per device), then the fleet at its realistic rate with faults among the messages
     (fault latency); returns each process's resident MiB."""
     name = f"{layout}_{devices}"
-    service, influx, database_url = bench_service(stack, tmp, layout, name, prefix=f"scale-{name}")
+    service, influx, database_url = bench_service(stack, tmp, layout, name, prefix=f"scale-{name}",
+                                                  rules_file=long_absence_rules(tmp))
     fleet = fleet_of(devices, f"scale-{name}")
     register_sites(database_url, {d.site for d in fleet.devices})
     n = max(messages, len(fleet.devices))
@@ -177,9 +201,10 @@ def scale(stack: LocalStack, tmp: Path, layout: str, devices: int, messages: int
         rate = max(100.0, len(fleet.devices) / DEVICE_INTERVAL_S)
         seconds = faults * FAULT_INTERVAL_S + 4
         watch = OrderWatch(database_url)
-        paced = fork.Process(target=_paced_child, args=(stack.ports.mqtt, devices, f"scale-{name}", rate, seconds))
+        paced = fork.Process(target=_paced_child, args=(stack.ports.mqtt, devices, f"scale-{name}", rate, seconds,
+                                                        n))
         paced.start()
-        time.sleep(2.0)  # the fleet's traffic under way
+        time.sleep(2.0 + n / 100_000)  # the fleet's traffic under way (after the child caught its fleet up)
         published = inject_faults(stack.ports.mqtt, fleet, faults, FAULT_INTERVAL_S)
         paced.join()
         deadline = time.monotonic() + 60

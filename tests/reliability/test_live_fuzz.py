@@ -64,8 +64,11 @@ def test_fuzzed_traffic_on_the_broker(service, publisher, influx, unique):
     assert all(row.reason for row in runtime.dead_letters.latest(1000))
     good = len(points) + tally["interleaved"]
     # every point of a measurement has one field that is always there (a status may come without "seq")
-    assert wait_for(lambda: sum(influx.count(k) for k in ("elevator", "access", "meter")) + influx.count(
-        "device_status", "online") + influx.count("device_event", "active") == good, 10)
+    def stored() -> int:
+        return sum(influx.count(k) for k in ("elevator", "access", "meter")) + influx.count(
+            "device_status", "online") + influx.count("device_event", "active")
+
+    assert wait_for(lambda: stored() == good, 30), (stored(), good, sorted(points)[:20], runtime.stats())
     assert runtime.listener.is_connected() and runtime.counters.mqtt_connects == 1
     print(f"live fuzz: {tally['routed']} fuzzed messages routed to the service, {tally['bad']} dead-lettered, "
           f"{good} stored (interleaved good traffic included)")
