@@ -95,6 +95,7 @@ class CodecTransport:
         self._packet_id = 0
         self._wanted = list(filters)  # what update_filters asked for; the thread subscribes the difference
         self._told_connected = False
+        self._pending = bytearray()  # bytes that came with the CONNACK, parsed first by _serve
 
     # --- API ---
     def start(self) -> None:
@@ -349,7 +350,7 @@ class CodecTransport:
             self._subscribed()
         elif isinstance(packet, m.DisconnectPacket):
             raise ProtocolError(f"the broker disconnected us: {packet.reason_code.name}")
-        elif isinstance(packet, m.PubRelPacket):  # QoS 2 is never asked for; answer it anyway
+        elif isinstance(packet, m.PubRelPacket):  # QoS 2 is never asked for: a broker sending it is misbehaving
             raise ProtocolError("unexpected QoS 2 packet from the broker")
 
     def _malformed(self, view: memoryview, err: BaseException) -> int:
@@ -435,6 +436,7 @@ class PahoTransport:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
+        self._told_connected = False  # on_state(True) once per connection, not at every later SUBACK
 
     def start(self) -> None:
         from paho.mqtt.packettypes import PacketTypes
@@ -472,10 +474,11 @@ class PahoTransport:
             log.error("MQTT connect refused: %s", reason_code)
             return
         self.generation += 1
+        self._told_connected = False
         if self.filters:
             client.subscribe([(f, 1) for f in self.filters])
         else:
-            self.on_state(True)
+            self._subscribed()
         log.info("MQTT connected to %s:%s (session present: %s), subscribing to %s",
                  self.config.host, self.config.port, flags.session_present, self.filters)
 
@@ -484,7 +487,12 @@ class PahoTransport:
         if failed:
             log.error("subscription to %s refused: %s", self.filters, failed)
             return
-        self.on_state(True)
+        self._subscribed()
+
+    def _subscribed(self) -> None:
+        if not self._told_connected:
+            self._told_connected = True
+            self.on_state(True)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         self.on_state(False)

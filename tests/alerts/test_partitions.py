@@ -135,12 +135,14 @@ def test_moving_a_site_while_its_faults_are_in_flight_loses_none_and_opens_no_or
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("client", ["codec", "paho"])
 def test_a_hash_partition_subscribes_to_a_site_added_to_the_register_while_it_runs(alert_service, publisher,
-                                                                                  unique):
+                                                                                  unique, client):
     from register.models import Site
 
     mine = next(f"site{i}" for i in range(1, 50) if slot(f"site{i}", 2) == 0)
-    judge = engine(alert_service, unique, "h0", alert_partition="0/2", alert_register_read_s=0.2)
+    judge = engine(alert_service, unique, "h0", alert_partition="0/2", alert_register_read_s=0.2,
+                   mqtt_client=client)
     assert judge.listener.filters == [] and judge.wait_connected(5)  # no site of its slot in the register yet
     with judge.sessions.begin() as session:
         session.add(Site(site_id=mine, name=mine))
