@@ -216,7 +216,8 @@ class Settings(BaseSettings):
         default="all",
         description="all: one process does everything; ingest: MQTT -> InfluxDB only (several may share the "
                     "stream through mqtt_shared_group); alerts: its own MQTT session -> alert engine, notifications "
-                    "(one per deployment). See docs/architecture.md, 'Process roles'.")
+                    "(one per deployment, or one per set of sites: alert_sites / alert_partition). See "
+                    "docs/architecture.md, 'Process roles'.")
     data_dir: Path = Path("var")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
     rules_file: Path | None = Field(default=None, description="alert rules YAML; default: the shipped rule set")
