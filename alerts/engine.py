@@ -27,7 +27,7 @@ from alerts.evaluator import LOSS, DeviceRef, Evaluator, Signal
 from alerts.models import Alert, FailedSignal
 from alerts.service import AlertService
 from alerts.storms import Apply, Attach, Detach, Open, Resolve, StormGate
-from core.partition import Owns
+from core.partition import Owns, owned
 from devices import service as registry
 from devices.kinds import KINDS, Kind
 from devices.kinds.base import StatusPayload
@@ -150,9 +150,9 @@ class AlertEngine:
     def restore(self) -> None:
         """Rebuild rule memory from the database, so a restart neither forgets open faults nor opens them twice."""
         with self.sessions() as session:
-            devices = [d for d in session.scalars(select(Device)).all() if self._owns(d.site)]
+            devices = [d for d in session.scalars(select(Device)).all() if owned(self.owns, d.site)]
             firing = [(r, d) for r, d, site in session.execute(select(Alert.rule_id, Alert.device_id, Alert.site)
-                                                              .where(Alert.firing.is_(True))) if self._owns(site)]
+                                                              .where(Alert.firing.is_(True))) if owned(self.owns, site)]
         refs = [DeviceRef(d.device_id, d.site, d.building, Kind(d.kind), d.unit, d.medium) for d in devices
                 if d.status not in RETIRED]
         last_seen = {d.device_id: int(d.last_seen.timestamp() * 1000) for d in devices if d.last_seen}
@@ -198,7 +198,7 @@ class AlertEngine:
         return limit
 
     def _observe(self, msg: DeviceMessage) -> None:
-        if self.owns is not None and not self.owns(msg.topic.site):
+        if not owned(self.owns, msg.topic.site):
             # Another engine's site: queued in this session before the site moved away (the broker delivers what
             # it queued whatever the subscriptions are now). Judging it here would arm timers nobody feeds.
             self.foreign += 1
@@ -369,12 +369,9 @@ class AlertEngine:
             return
         self._queue.put(_Findings(rule, findings, int(now.timestamp() * 1000)))
 
-    def _owns(self, site: str) -> bool:
-        return self.owns is None or self.owns(site)
-
     def _apply_findings(self, item: _Findings) -> None:
         for f in item.findings:
-            if not self._owns(f.site):  # analytics query the whole fleet; each engine judges its own sites
+            if not owned(self.owns, f.site):  # analytics query the whole fleet; each engine judges its own sites
                 continue
             ref = self.evaluator.device(f.device_id) or DeviceRef(f.device_id, f.site, f.building,
                                                                   Kind(item.rule.kind), f.unit, f.medium)

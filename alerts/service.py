@@ -19,7 +19,7 @@ from alerts.config import AlertConfig, Rule
 from alerts.evaluator import Signal
 from alerts.models import Alert
 from alerts.storms import WHOLE_SITE
-from core.partition import Owns, owned_rows
+from core.partition import Owns, owned, owned_rows
 from notices.models import Notice, Scope
 from workorders import service as orders
 from workorders.flows import NewOrder, UnitOfWork, WorkOrderDesk
@@ -223,7 +223,7 @@ class AlertService:
         with self.desk.sessions() as session:
             open_orders = session.scalars(select(WorkOrder).where(
                 WorkOrder.rule_id.in_(["storm_building", "storm_site"]), WorkOrder.open_key.is_not(None))).all()
-            incidents = {(o.site, o.building): o.open_key for o in open_orders if owns is None or owns(o.site)}
+            incidents = {(o.site, o.building): o.open_key for o in open_orders if owned(owns, o.site)}
             lost = session.execute(select(Alert.device_id, Alert.incident_key).where(
                 Alert.incident_key.in_(list(incidents.values())), Alert.firing.is_(True))).all()
         return incidents, {device: key for device, key in lost}

@@ -151,8 +151,8 @@ def why_missing(database_url: str, devices: list[str]) -> str:
 
 
 def written(service) -> int:  # noqa: ANN001 - harness.Service
-    return sum(p.stats()["written"] - p.stats()["service_points"] for p in service.processes
-               if p.role in ("ingest", "all"))
+    counts = [p.stats() for p in service.processes if p.role in ("ingest", "all")]
+    return sum(c["written"] - c["service_points"] for c in counts)
 
 
 def judged(service) -> int:  # noqa: ANN001 - harness.Service

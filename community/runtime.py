@@ -256,7 +256,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     def read_register(session) -> None:  # noqa: ANN001 - what the register says about sites, now and later
         zones.update(site_zones(session))  # the register's sites win over the rules file's
         site_langs.update(site_languages(session))
-        sites = partition.subscribed(site_ids(session))
+        sites = partition.subscribed(site_ids(session) if partition.by_hash else ())  # a hash slot reads the register
         if subscribed and sites != subscribed[-1]:  # a hash slot gained or lost a site in the register
             log.info("alert partition %s now subscribes to %s", partition, sites)
             for lane in lanes:

@@ -77,6 +77,11 @@ class Partition:
         return f"hash slot {self.index} of {self.count}"
 
 
+def owned(owns: Owns | None, site: str) -> bool:
+    """Whether an engine with ``owns`` (None: no partition, every site) judges ``site``."""
+    return owns is None or owns(site)
+
+
 def owned_rows(session: Session, query: Select, owns: Owns | None) -> list:
     """The rows of ``query`` (a select of one mapped class with a ``site`` and an ``id``) that this engine owns,
     locked for the transaction. The candidates are read without locks, filtered by site, and then locked with

@@ -52,6 +52,11 @@ class Transport(Protocol):
     def update_filters(self, filters: list[str]) -> None: ...
 
 
+def _changes(current: list[str], wanted: list[str]) -> tuple[list[str], list[str]]:
+    """(filters to subscribe to, filters to unsubscribe from) to go from ``current`` to ``wanted``."""
+    return [f for f in wanted if f not in current], [f for f in current if f not in wanted]
+
+
 class Refused(ConnectionError):
     """The broker answered CONNECT or SUBSCRIBE with a failure reason code."""
 
@@ -197,8 +202,7 @@ class CodecTransport:
     def _resubscribe(self, sock: socket.socket) -> None:
         """Subscribe to the filters that are new, unsubscribe those that are gone (the session stays)."""
         wanted = list(self._wanted)
-        new = [f for f in wanted if f not in self.filters]
-        gone = [f for f in self.filters if f not in wanted]
+        new, gone = _changes(self.filters, wanted)
         self.filters = wanted
         if new:
             self._send(sock, self._subscribe(new))
@@ -461,8 +465,7 @@ class PahoTransport:
         return self.client.is_connected()
 
     def update_filters(self, filters: list[str]) -> None:
-        new = [f for f in filters if f not in self.filters]
-        gone = [f for f in self.filters if f not in filters]
+        new, gone = _changes(self.filters, filters)
         self.filters = list(filters)
         if new:
             self.client.subscribe([(f, 1) for f in new])

@@ -16,6 +16,7 @@ from sqlalchemy.orm import sessionmaker
 
 from core import i18n
 from core.clock import Clock, epoch_ms
+from core.partition import Owns, owned
 from core.periodic import Periodic
 from core.zones import Zones
 from ingest.lineprotocol import Point
@@ -33,7 +34,7 @@ class KpiWatch:
                  metrics: Callable[[Point], None] | None = None, channels: Container[str] = frozenset(),
                  notify_prefix: str = "community-notify", zones: Zones | None = None,
                  language_of: Callable[[str | None, str | None], str] = lambda site, own: own or i18n.DEFAULT,
-                 owns: Callable[[str], bool] | None = None) -> None:
+                 owns: Owns | None = None) -> None:
         self.sessions, self.config, self.router, self.clock = sessions, config, router, clock
         self.owns = owns  # an alert engine partition's sites only (core/partition.py)
         self.language_of = language_of  # a person's language: their own, else their site's (WorkOrderDesk)
@@ -50,7 +51,7 @@ class KpiWatch:
         warnings: list[KpiWarning] = []
         with self.sessions.begin() as session:
             for row in table.to_dict("records"):
-                if self.owns is not None and not self.owns(row["site"]):
+                if not owned(self.owns, row["site"]):
                     continue
                 for kpi in KPIS:
                     value, colour = row.get(kpi.key), row.get(f"{kpi.key}_status", "n/a")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from core import i18n
 from core.clock import Clock
 from core.i18n import _
+from core.partition import Owns, owned
 from core.periodic import Periodic
 from core.zones import Zones
 from kpis.models import KpiConfig
@@ -33,7 +34,7 @@ class ReportScheduler:
                  clock: Clock, directory: Path, at: time = time(7, 0), check_s: float = 60.0,
                  channels: Reach = Reach(), public_url: str = "http://127.0.0.1:8080",
                  language_of: Callable[[str | None, str | None], str] = lambda site, own: own or i18n.DEFAULT,
-                 on_sent: Callable[[], None] = lambda: None, owns: Callable[[str], bool] | None = None) -> None:
+                 on_sent: Callable[[], None] = lambda: None, owns: Owns | None = None) -> None:
         self.sessions, self.zones, self.kpis, self.router, self.clock = sessions, zones, kpis, router, clock
         self.directory, self.at, self.check_s, self.channels = directory, at, check_s, channels
         self.public_url, self.language_of, self.on_sent = public_url.rstrip("/"), language_of, on_sent
@@ -54,7 +55,7 @@ class ReportScheduler:
         now = self.clock()
         count = 0
         for site in sites(self.sessions):
-            if self.owns is not None and not self.owns(site):
+            if not owned(self.owns, site):
                 continue
             day = self.due_day(site, now)
             with self.sessions() as session:
