@@ -27,6 +27,7 @@ from alerts.evaluator import LOSS, DeviceRef, Evaluator, Signal
 from alerts.models import Alert, FailedSignal
 from alerts.service import AlertService
 from alerts.storms import Apply, Attach, Detach, Open, Resolve, StormGate
+from core.offload import Offload
 from core.partition import Owns, owned
 from devices import service as registry
 from devices.kinds import KINDS, Kind
@@ -41,6 +42,7 @@ from workorders.scheduled import close_unanswered, escalate_due
 log = logging.getLogger(__name__)
 POLL_S = 0.01
 STORM_CHUNK = 50  # devices per storm transaction: an urgent event waits for at most one chunk
+FINDINGS_CHUNK = 500  # analytics verdicts applied in one go between two looks at the urgent lane
 TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 """Errors of a database that is away or overloaded: worth retrying."""
 
@@ -81,7 +83,7 @@ class AlertEngine:
                  on_change: Callable[[], None] | None = None, tick_s: float = 1.0,
                  device_flush_s: float = 2.0, analytics_delay_s: float = 60.0,
                  register_read_s: float = 10.0, on_register: Callable[[Session], None] | None = None,
-                 owns: Owns | None = None) -> None:
+                 owns: Owns | None = None, offload: Offload | None = None) -> None:
         self.sessions = sessions
         self.config = config
         self.service = service
@@ -95,11 +97,13 @@ class AlertEngine:
         self.on_register = on_register or (lambda session: None)
         self._next_register_read = 0.0
         self.owns = owns  # an engine partition's sites (core/partition.py); None: every site
+        self.offload = offload  # where analytics run (core/offload.py); None: on this process's analytics thread
         self.evaluator = Evaluator(config.rules)
         self.analytics_rules = [r for r in config.rules if isinstance(r, AnalyticsRule)]
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._urgent: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by the urgent lane: an event is judged at once, not at the next poll
         self._threads: list[threading.Thread] = []
         self._dirty: dict[str, _Seen] = {}
         self.processed = 0
@@ -120,8 +124,13 @@ class AlertEngine:
         for thread in self._threads:
             thread.start()
 
+    def halt(self) -> None:
+        """Ask the threads to stop without waiting for them (``stop`` waits, and flushes the registry)."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._queue.put(None)
         for thread in self._threads:
             thread.join(15)
@@ -134,12 +143,15 @@ class AlertEngine:
     def submit_urgent(self, msg: DeviceMessage) -> None:
         """The sink of the urgent lane (events, status): judged before any queued telemetry."""
         self._urgent.put(msg)
+        self._wake.set()
 
     def submit_envelope(self, envelope: Envelope, *, urgent: bool = False) -> None:
         """The gateway's target in the ``alerts`` role: the MQTT acknowledgement goes out only once the message
         was judged and any work order it opened is committed, so a crash makes the broker redeliver it."""
         if isinstance(envelope.item, DeviceMessage):
             (self._urgent if urgent else self._queue).put(envelope)
+            if urgent:
+                self._wake.set()
         elif envelope.ack is not None:  # a dead letter: the ingest role records it, nothing to judge here
             envelope.ack()
 
@@ -168,10 +180,12 @@ class AlertEngine:
         while not self._stop.is_set():
             # Poll every POLL_S and take everything queued in one go, instead of blocking on the queue: a blocked
             # consumer is woken for every single message, and each wake-up costs a GIL hand-over with the MQTT
-            # thread (measured: the drain rate fell by half). Alerts wait at most POLL_S more for it.
-            # Urgent lane (events, status) first and in full, then a slice of telemetry, then look again.
+            # thread (measured: the drain rate fell by half). The urgent lane (events, status: few messages) does
+            # wake the worker, so a fault waits for no poll. Urgent lane first and in full, then a slice of
+            # telemetry, then look again.
             if not (self._take(self._urgent, 100_000) + self._storm_step() + self._take(self._queue, 500)):
-                self._stop.wait(POLL_S)
+                self._wake.wait(POLL_S)
+                self._wake.clear()
             now = time.monotonic()
             if now >= next_tick:
                 self.tick()
@@ -360,14 +374,21 @@ class AlertEngine:
                     self.run_analytics(rule)
 
     def run_analytics(self, rule: AnalyticsRule) -> None:
-        """Query and judge now; the findings are applied on the engine thread."""
-        now = self.clock()
+        """Query and judge now (in the offload child if there is one); the findings are applied on the engine
+        thread, ``FINDINGS_CHUNK`` at a time so that urgent messages are judged in between."""
+        now, zones = self.clock(), self.service.desk.zones
         try:
-            findings = analytics.run(self.influx, rule, now, self.service.desk.zones)
+            if self.offload is not None:
+                findings = self.offload.call(analytics.run_remote, self.influx.config, rule, now, zones, self.owns)
+            else:
+                findings = analytics.run(self.influx, rule, now, zones)
         except Exception:  # noqa: BLE001 - InfluxDB down: try at the next period
-            log.exception("analytics rule %s failed", rule.id)
+            if not self._stop.is_set():  # (stopping ends the offload child under a running call)
+                log.exception("analytics rule %s failed", rule.id)
             return
-        self._queue.put(_Findings(rule, findings, int(now.timestamp() * 1000)))
+        at_ms = int(now.timestamp() * 1000)
+        for start in range(0, len(findings), FINDINGS_CHUNK):
+            self._queue.put(_Findings(rule, findings[start:start + FINDINGS_CHUNK], at_ms))
 
     def _apply_findings(self, item: _Findings) -> None:
         for f in item.findings:

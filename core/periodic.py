@@ -21,6 +21,10 @@ class Periodic:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
+    def halt(self) -> None:
+        """Ask the job to stop without waiting for it (``stop`` waits)."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread:
@@ -36,4 +40,7 @@ class Periodic:
         try:
             self.job()
         except Exception:  # noqa: BLE001 - judged again next time
-            log.exception("%s round failed", self.name)
+            if self._stop.is_set():  # cut short by the service stopping (e.g. its offload child ended)
+                log.info("%s round cut short by the stop", self.name)
+            else:
+                log.exception("%s round failed", self.name)

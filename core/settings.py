@@ -96,6 +96,11 @@ class AlertSettings(_Section):
                                                         "(core/partition.py)")
     partition: str | None = Field(default=None, pattern=r"^\d+/\d+$",
                                   description="alerts role: k/N, this engine owns the sites whose CRC-32 mod N is k")
+    switch_interval_ms: float = Field(default=1.0, gt=0, le=100,
+                                      description="how often the interpreter hands over between threads where "
+                                                  "alerts are judged (Python's own: 5 ms); see tune_switching")
+    offload: bool = Field(default=True, description="analytics rules and the morning report in a child process "
+                                                    "(core/offload.py), off the interpreter that judges faults")
 
     @model_validator(mode="after")
     def _one_way_to_partition(self) -> AlertSettings:

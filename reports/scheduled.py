@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
 from core import i18n
 from core.clock import Clock
+from core.db import make_engine, session_factory
 from core.i18n import _
+from core.offload import Offload
 from core.partition import Owns, owned
 from core.periodic import Periodic
 from core.zones import Zones
@@ -34,15 +36,19 @@ class ReportScheduler:
                  clock: Clock, directory: Path, at: time = time(7, 0), check_s: float = 60.0,
                  channels: Reach = Reach(), public_url: str = "http://127.0.0.1:8080",
                  language_of: Callable[[str | None, str | None], str] = lambda site, own: own or i18n.DEFAULT,
-                 on_sent: Callable[[], None] = lambda: None, owns: Owns | None = None) -> None:
+                 on_sent: Callable[[], None] = lambda: None, owns: Owns | None = None,
+                 offload: Offload | None = None, database_url: str | None = None) -> None:
         self.sessions, self.zones, self.kpis, self.router, self.clock = sessions, zones, kpis, router, clock
         self.directory, self.at, self.check_s, self.channels = directory, at, check_s, channels
         self.public_url, self.language_of, self.on_sent = public_url.rstrip("/"), language_of, on_sent
         self.sent = 0
         self.owns = owns  # an alert engine partition's sites only (core/partition.py)
+        # Where reports are made: the offload child (core/offload.py), which opens ``database_url`` itself;
+        # without one, on this scheduler's thread.
+        self.offload, self.database_url = (offload, database_url) if offload and database_url else (None, None)
         # the first round at once: a run missed while the service was down is made up on start
         self._loop = Periodic("report-scheduler", self.tick, lambda: self.check_s, first_at_once=True)
-        self.start, self.stop = self._loop.start, self._loop.stop
+        self.start, self.halt, self.stop = self._loop.start, self._loop.halt, self._loop.stop
 
     def due_day(self, site: str, now: datetime) -> date:
         """The latest day whose report is due now, on the site's clock: yesterday once it is past the report time,
@@ -68,29 +74,32 @@ class ReportScheduler:
         return count
 
     def send(self, site: str, day: date, now: datetime) -> None:
-        report = build(self.sessions, self.zones.of(site), site, day)
         site_lang = self.language_of(site, None)
-        pdf = self.write(report, site_lang)
         link = f"{self.public_url}/ui/reports/{site}/{day.isoformat()}"
         people = [p for p in (self.router.person(i) for i in self.kpis.managers_of(site)) if p]
+        mailed = [(p, self.language_of(site, p.language)) for p in people if p.email and "email" in self.channels]
+        langs = sorted({site_lang, *(lang for _person, lang in mailed)})
+        report, pdfs = self.make(site, day, langs)
         with self.sessions.begin() as session:
-            for person in people:
-                if person.email and "email" in self.channels:
-                    lang = self.language_of(site, person.language)
-                    attachment = pdf if lang == site_lang else self.write(report, lang)
-                    subject, body = self.message(report, lang, link)
-                    enqueue(session, "email", person.email, subject, body | {"attachments": [str(attachment)]},
-                            now, person_id=person.id)
+            for person, lang in mailed:
+                subject, body = self.message(report, lang, link)
+                enqueue(session, "email", person.email, subject, body | {"attachments": [str(pdfs[lang])]},
+                        now, person_id=person.id)
             for robot in sorted(ROBOTS):
                 if self.channels.reaches(robot, site):
                     subject, body = self.message(report, site_lang, link)
                     enqueue(session, robot, site, subject, body, now)
-            session.add(ReportRun(site=site, day=day, sent_at=now, pdf=str(pdf)))
+            session.add(ReportRun(site=site, day=day, sent_at=now, pdf=str(pdfs[site_lang])))
         self.sent += 1
         log.info("daily report of %s for %s sent to %d managers", site, day, len(people))
 
-    def write(self, report: SiteReport, lang: str) -> Path:
-        return render.write(report, lang, self.directory)
+    def make(self, site: str, day: date, langs: list[str]) -> tuple[SiteReport, dict[str, Path]]:
+        """The report and its PDF in each language: pandas and matplotlib hold the interpreter for seconds, so in
+        the offload child if there is one."""
+        if self.offload is not None:
+            return self.offload.call(prepare, self.database_url, self.zones.of(site), site, day, langs,
+                                     self.directory)
+        return made(self.sessions, self.zones.of(site), site, day, langs, self.directory)
 
     @staticmethod
     def message(report: SiteReport, lang: str, link: str) -> tuple[str, dict]:
@@ -101,6 +110,24 @@ class ReportScheduler:
                      render.summary_rows(report) if value != "–"]
         return subject, {"event": "daily report", "site": report.site, "day": report.day.isoformat(),
                          "lines": lines, "link": link, "language": lang}
+
+
+def made(sessions: sessionmaker, tz: tzinfo, site: str, day: date, langs: list[str],
+         directory: Path) -> tuple[SiteReport, dict[str, Path]]:
+    report = build(sessions, tz, site, day)
+    return report, {lang: render.write(report, lang, directory) for lang in langs}
+
+
+_databases: dict[str, sessionmaker] = {}
+
+
+def prepare(database_url: str, tz: tzinfo, site: str, day: date, langs: list[str],
+            directory: Path) -> tuple[SiteReport, dict[str, Path]]:
+    """``made`` in the offload child, on a database pool of its own (kept between reports)."""
+    sessions = _databases.get(database_url)
+    if sessions is None:
+        sessions = _databases[database_url] = session_factory(make_engine(database_url))
+    return made(sessions, tz, site, day, langs, directory)
 
 
 def time_of(text: str) -> time:

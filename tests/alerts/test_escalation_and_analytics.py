@@ -178,6 +178,7 @@ def test_night_flow_leak_is_found_in_influxdb_history(alert_service, unique, inf
     assert engine_settled(runtime)  # every finding of the run has been applied
     found = _orders(runtime)
     assert [(o.rule_id, o.device_id, o.unit) for o in found] == [("water_night_leak", "m-leak", "0101")]
+    assert runtime.offload is not None and runtime.offload.calls == 1  # judged in the offload child
     with runtime.sessions() as session:
         assert session.scalars(select(Notification)).first() is not None
 

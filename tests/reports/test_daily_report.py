@@ -16,6 +16,7 @@ from alerts.config import load_config
 from alerts.evaluator import DeviceRef, Signal
 from alerts.service import AlertService
 from core.db import make_engine, session_factory
+from core.offload import Offload
 from core.zones import Zones
 from devices.kinds import Kind
 from devices.models import Device
@@ -104,12 +105,24 @@ def test_the_pdf_has_its_pages_in_the_readers_language_and_the_html_fits_a_phone
     page.screenshot(path=str(ARTIFACTS / f"report-phone-{lang}.png"), full_page=True)
 
 
-def test_the_morning_report_goes_out_once_a_day_and_a_missed_one_is_made_up_once(world, tmp_path):
+@pytest.mark.parametrize("where", ["offload child", "scheduler thread"])
+def test_the_morning_report_goes_out_once_a_day_and_a_missed_one_is_made_up_once(world, tmp_path, pg_url, where):
     sessions, zones, config, clock = world
     reach = Reach({"email": lambda r: True, "wecom": lambda site: site == "site1"})
+    offload = Offload("test-reports") if where == "offload child" else None
     scheduler = ReportScheduler(sessions, zones, config.kpis, WorkOrderDesk(
         sessions, sla=config.sla, matrix=config.matrix, oncall=config.oncall, texts=config.notices).router,
-        clock=clock, directory=tmp_path, at=time(7, 0), channels=reach, public_url="https://wy.example")
+        clock=clock, directory=tmp_path, at=time(7, 0), channels=reach, public_url="https://wy.example",
+        offload=offload, database_url=pg_url)
+    try:
+        _morning_reports(scheduler, sessions, clock)
+        assert offload is None or offload.calls == 3  # the three reports were made in the child
+    finally:
+        if offload is not None:
+            offload.close()
+
+
+def _morning_reports(scheduler, sessions, clock) -> None:  # noqa: ANN001
 
     def at(day: int, hour: int, minute: int = 0) -> None:
         clock.now = datetime(2026, 11, day, hour, minute, tzinfo=SHANGHAI)
@@ -134,5 +147,6 @@ def test_the_morning_report_goes_out_once_a_day_and_a_missed_one_is_made_up_once
     robots = [n for n in sent if n.channel == "wecom"]
     assert len(mails) == 3 and mails[0].recipient == "zhou.manager@example.invalid"  # the site's manager
     assert mails[1].body["attachments"][0].endswith("2026-11-20.zh_CN.pdf") and "日报" in mails[1].subject
+    assert Path(mails[1].body["attachments"][0]).stat().st_size > 10_000  # the PDF is there, wherever it was made
     assert len(robots) == 3 and robots[1].body["link"] == "https://wy.example/ui/reports/site1/2026-11-20"
     assert any("设施完好率" in line for line in robots[1].body["lines"])
