@@ -169,13 +169,14 @@ def _serve(app, settings: Settings) -> uvicorn.Server:
 
 def start_service(settings: Settings):  # noqa: ANN201 - (Runtime, uvicorn.Server, operator token)
     """Build and start the service and its HTTP server (not yet serving)."""
-    from community.runtime import build, tune_gc
+    from community.runtime import build, tune_gc, tune_switching
 
     token = settings.operator_token or secrets.token_urlsafe(24)
     if not settings.operator_token:
         logging.getLogger("community").warning("no COMMUNITY_OPERATOR_TOKEN set; this run's token: %s", token)
     runtime = build(settings)
     tune_gc()
+    tune_switching(settings)
     runtime.start()
     return runtime, _serve(app_for(runtime, token), settings), token
 
