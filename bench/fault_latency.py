@@ -62,6 +62,12 @@ class Webhook:
         self.url = f"http://127.0.0.1:{self.server.server_port}/office"
 
 
+def slowest(published: dict[str, float], seen: dict[str, tuple[int, float]], start: float, n: int = 10) -> str:
+    """When in the run the slowest faults were published: tails that bunch at one moment point to a periodic job."""
+    lags = sorted(((seen[d][1] - t, t - start) for d, t in published.items() if d in seen), reverse=True)[:n]
+    return ", ".join(f"{at:.0f}s: {lag * 1000:.0f}" for lag, at in sorted(lags, key=lambda x: x[1]))
+
+
 def percentiles(values: list[float]) -> str:
     if not values:
         return "no samples"
@@ -113,6 +119,7 @@ def measure(stack: LocalStack, root: Path, layout: str, rate: float, faults: int
     service, influx, db = bench_service(stack, root, layout, name, prefix=prefix, rules_file=rules_path)
     influx.close()  # readings are not counted here
     service.start()
+    first = time.time()  # the slowest faults are reported by when they came after the service was up
     watch = OrderWatch(db)
     duration = faults * interval_s + 5
     child = multiprocessing.get_context("fork").Process(target=background,
@@ -150,7 +157,8 @@ def measure(stack: LocalStack, root: Path, layout: str, rate: float, faults: int
     print(f"  publish -> work order committed   {percentiles(to_order)}")
     print(f"  publish -> webhook notification   {percentiles(to_notify)}")
     print(f"  orders {len(to_order)}/{faults}, notifications {len(to_notify)}/{faults}, "
-          f"dead letters {stats['dead_lettered']}, alert backlog {stats['alert_backlog']}", flush=True)
+          f"dead letters {stats['dead_lettered']}, alert backlog {stats['alert_backlog']}")
+    print(f"  slowest orders (seconds after the service was up: ms): {slowest(published, watch.seen, first)}", flush=True)
 
 
 def main() -> None:

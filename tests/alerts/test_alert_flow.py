@@ -88,9 +88,12 @@ def test_trapped_passengers_life_safety_loop(alert_service, publisher, unique, w
     assert closed.status_code == 200 and closed.json()["status"] == "closed" and closed.json()["rating"] == 5
 
     detail = client.get(f"/work-orders/{order.id}", headers=staff).json()
+    # the rota alternates wang and li every period: when li was on duty, wang's acknowledging assigns it to him
+    handed = ["assigned"] if on_duty.id != "wang.tech" else []
     assert [e["action"] for e in detail["events"]] == [
-        "created", "assigned", "fault_cleared", "acknowledge", "start", "resolve", "follow_up", "close"]
-    assert [e["actor"] for e in detail["events"]][3:6] == ["wang", "wang", "wang"]
+        "created", "assigned", "fault_cleared", "acknowledge", *handed, "start", "resolve", "follow_up", "close"]
+    assert [e["actor"] for e in detail["events"] if e["action"] in ("acknowledge", "start", "resolve")] == \
+        ["wang", "wang", "wang"]
     texts = [n["text"] for n in client.get("/notices", headers=b1).json()]
     assert any("fixed at" in t for t in texts)  # the follow-up notice to the building
     watcher.close()
