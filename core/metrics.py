@@ -23,6 +23,7 @@ class Counters:
     replayed: int = 0
     rejected_by_influx: int = 0
     write_failures: int = 0
+    influx_full: int = 0  # batches refused because InfluxDB's series limits were reached (spooled)
     last_write_lag_ms: float = 0.0
     mqtt_connected: bool = False
     mqtt_connects: int = 0

@@ -20,6 +20,16 @@ class InfluxRejected(Exception):
     """The server refused the data itself (4xx): retrying the same bytes will not help."""
 
 
+class InfluxFull(InfluxUnavailable):
+    """The server refused new series because of a limit of its own configuration (InfluxDB 1.x:
+    ``max-values-per-tag``, 100,000 by default, so the 100,001st device of a kind; ``max-series-per-database``,
+    1,000,000). The readings are good: keep them (spooled) until an operator raises the limit. The points of the
+    batch it did accept are written; sending them again overwrites them with the same values."""
+
+
+LIMITS = ("max-values-per-tag limit exceeded", "max-series-per-database limit exceeded")
+
+
 @dataclass(frozen=True, slots=True)
 class InfluxConfig:
     url: str = "http://127.0.0.1:8086"
@@ -75,6 +85,8 @@ class InfluxV1Client:
         if response.status_code >= 500 or response.status_code in (401, 403, 404, 429):
             # auth or missing database are deployment problems: keep the data until they are fixed.
             raise InfluxUnavailable(f"HTTP {response.status_code}: {detail}")
+        if any(limit in detail for limit in LIMITS):
+            raise InfluxFull(f"HTTP {response.status_code}: {detail}")
         raise InfluxRejected(f"HTTP {response.status_code}: {detail}")
 
     def query(self, q: str, *, method: str = "GET", epoch: str = "ms") -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from gateway.contract import DeviceMessage
 from gateway.deadletter import DeadLetter, DeadLetterStore
 from gateway.envelope import Envelope
 from ingest.encode import to_line
-from ingest.influx import InfluxRejected, InfluxUnavailable, InfluxV1Client
+from ingest.influx import InfluxFull, InfluxRejected, InfluxUnavailable, InfluxV1Client
 from ingest.lineprotocol import Point
 from ingest.spool import DurableSpool
 
@@ -165,6 +165,12 @@ class IngestWriter:
             return
         try:
             self._write_with_retries(lines)
+        except InfluxFull as err:
+            log.error("InfluxDB refuses new series (%s): raise the limit in its configuration ([data] "
+                      "max-values-per-tag / max-series-per-database, 0 = none; docs/operations.md); spooling %d "
+                      "points until then", err, len(lines))
+            self.counters.add(influx_full=1)
+            self._spool(lines)
         except InfluxUnavailable as err:
             log.warning("InfluxDB unavailable (%s); spooling %d points", err, len(lines))
             self._spool(lines)
@@ -180,9 +186,9 @@ class IngestWriter:
                 rejected = self._write_bisecting(lines)
                 self.counters.add(written=len(lines) - rejected)
                 return
-            except InfluxUnavailable:
+            except InfluxUnavailable as err:
                 self.counters.add(write_failures=1)
-                if attempt == self.retries:
+                if attempt == self.retries or isinstance(err, InfluxFull):  # a limit is not lifted in a second
                     raise
                 time.sleep(delay)
                 delay *= 3

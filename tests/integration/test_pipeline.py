@@ -136,6 +136,41 @@ def test_influxdb_down_mid_stream_spools_and_replays_everything(stack, unique, t
         own.stop()
 
 
+def test_influxdb_s_series_limit_spools_readings_instead_of_dead_lettering_them(stack, unique, tmp_path,
+                                                                            publisher):
+    """InfluxDB 1.x refuses the 100,001st device of a kind by default (``max-values-per-tag``); here its own
+    InfluxDB allows 4 devices of a kind. The refused readings are good data: spooled, never dead-lettered, and all
+    stored once the limit is raised."""
+    from community.runtime import build
+    from ingest.influx import InfluxConfig, InfluxV1Client
+
+    own = InfluxDB(tmp_path / "own", free_port(), free_port(), max_values_per_tag=4)
+    own.start()
+    runtime = build(settings_for(stack, unique, tmp_path / "data", influx_url=own.url, influx_write_retries=1))
+    runtime.start()
+    client = InfluxV1Client(InfluxConfig(url=own.url, database=unique))
+    try:
+        assert runtime.wait_connected(10)
+        fleet = Fleet(sites=1, buildings=1, elevators=1, doors=1, meters=8, seed=6, prefix=unique)
+        publish_telemetry(fleet, publisher, 6)  # the elevator, the door and four meters: the limit
+        assert written(runtime, 6)
+        publish_telemetry(fleet, publisher, 94)  # (InfluxDB checks the limit as it was before each batch)
+        assert wait_for(lambda: runtime.counters.influx_full >= 1 and runtime.spool.pending_points > 0), \
+            runtime.stats()
+        assert runtime.counters.dead_lettered == 0 and runtime.counters.rejected_by_influx == 0
+        own.stop()
+        own.max_values_per_tag = 0  # the operator raises the limit and restarts InfluxDB
+        own.start()
+        assert wait_for(lambda: runtime.spool.pending_points == 0, 60), runtime.stats()
+        assert sum(client.count(k) for k in ("elevator", "access", "meter")) == 100
+        assert len(client.query('SHOW TAG VALUES FROM "meter" WITH KEY = "device"')[0]["values"]) == 8
+        assert runtime.counters.dead_lettered == 0
+    finally:
+        runtime.stop()
+        client.close()
+        own.stop()
+
+
 def test_messages_published_while_the_service_is_down_arrive_after_restart(service, publisher, influx, unique):
     first = service()
     fleet = Fleet(seed=9, prefix=unique)
