@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
-from harness import LAYOUTS, bench_service, private_stack
+from harness import LAYOUTS, bench_service, private_stack, register_sites
 
 from alerts.config import DEFAULT_RULES
 from devtools.localservices import LocalStack, free_port
@@ -118,6 +118,7 @@ def measure(stack: LocalStack, root: Path, layout: str, rate: float, faults: int
     prefix = f"{PREFIX}-{name}"
     service, influx, db = bench_service(stack, root, layout, name, prefix=prefix, rules_file=rules_path)
     influx.close()  # readings are not counted here
+    register_sites(db, {f"site{i}" for i in range(1, 6)})  # the fleets' sites (hash partitions judge these)
     service.start()
     first = time.time()  # the slowest faults are reported by when they came after the service was up
     watch = OrderWatch(db)

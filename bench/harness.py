@@ -45,10 +45,11 @@ def bench_service(stack: LocalStack, tmp: Path, layout: str, name: str, *, prefi
     env.update(COMMUNITY_MQTT_PORT=str(stack.ports.mqtt), COMMUNITY_MQTT_TOPIC_PREFIX=prefix,
                COMMUNITY_MQTT_CLIENT_ID=f"bench-{name}", COMMUNITY_INFLUX_URL=stack.influxdb.url,
                COMMUNITY_INFLUX_DB=database, COMMUNITY_DATA_DIR=str(tmp / f"data-{name}"),
-               COMMUNITY_DATABASE_URL=database_url, COMMUNITY_OPERATOR_TOKEN=TOKEN,
-               # the morning report is not what is measured: made up at start for every site the fleet brings, it
-               # takes the alert engines' interpreter for seconds per site (docs/capacity.md, "The morning report")
-               COMMUNITY_REPORT_ENABLED="false")
+               COMMUNITY_DATABASE_URL=database_url, COMMUNITY_OPERATOR_TOKEN=TOKEN)
+    # The morning report stays on, as in production: made up at start for every site, in the engines' offload
+    # child (core/offload.py). BENCH_REPORT=false turns it off, to tell its cost from the rest.
+    if os.environ.get("BENCH_REPORT") == "false":
+        env["COMMUNITY_REPORT_ENABLED"] = "false"
     if rules_file:
         env["COMMUNITY_RULES_FILE"] = str(rules_file)
     influx = InfluxV1Client(InfluxConfig(url=stack.influxdb.url, database=database, timeout_s=120))
@@ -186,3 +187,19 @@ def watch_growth(count: Callable[[], int], target: int, *, timeout: float = 600,
         raise TimeoutError("nothing arrived")
     elapsed = last_change - first[0]
     return ((last_value - first[1]) / elapsed if elapsed > 0 else float("nan")), last_value
+
+
+def register_sites(database_url: str, sites: set[str]) -> None:
+    """The fleet's sites in the register (what hash partitions subscribe to), before the service starts."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    from community.schema import migrate
+    from core.db import make_engine
+    from register.models import Site
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(Site).values([{"site_id": s, "name": s} for s in sorted(sites)])
+                           .on_conflict_do_nothing())
+    engine.dispose()

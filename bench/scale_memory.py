@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from fault_latency import OrderWatch, percentiles
-from harness import LAYOUTS, bench_service, private_stack
+from harness import LAYOUTS, bench_service, private_stack, register_sites
 from ingest_rate import publish, stored
 
 from devtools.localservices import LocalStack
@@ -83,22 +83,6 @@ def long_absence_rules(tmp: Path) -> Path:
     path = tmp / "rules-long-absence.yaml"
     path.write_text(yaml.safe_dump({"rules": rules}, allow_unicode=True))
     return path
-
-
-def register_sites(database_url: str, sites: set[str]) -> None:
-    """The fleet's sites in the register (what hash partitions subscribe to), before the service starts."""
-    from sqlalchemy.dialects.postgresql import insert
-
-    from community.schema import migrate
-    from core.db import make_engine
-    from register.models import Site
-
-    engine = make_engine(database_url)
-    migrate(engine)
-    with engine.begin() as connection:
-        connection.execute(insert(Site).values([{"site_id": s, "name": s} for s in sorted(sites)])
-                           .on_conflict_do_nothing())
-    engine.dispose()
 
 
 def _publish_child(port: int, n: int, devices: int, prefix: str) -> None:
