@@ -212,6 +212,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as err:  # a bad rules file: say what is wrong, no traceback
         print(f"error: the alert configuration is not valid, the service did not start\n{err}", file=sys.stderr)
         return 2
+    # uvicorn answers SIGTERM by stopping to serve, then hands the signal on to the handler it found: Python's
+    # default would end the process right there, before the runtime's stop (registry flush, offload child, MQTT
+    # sessions closed cleanly). A handler that exits the interpreter lets the ``finally`` run.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     try:
         server.run()
     finally:

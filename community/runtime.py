@@ -149,6 +149,7 @@ class Runtime:
             close()
         self.influx.close()
         self.engine.dispose()
+        log.info("stopped in role %r", self.settings.role)
 
     def stats(self) -> dict[str, object]:
         data = self.counters.snapshot()

@@ -58,4 +58,5 @@ def test_two_ingest_processes_split_the_stream_and_store_every_reading_once(stac
         output = group.communicate(timeout=60)[0]
     assert group.returncode == 0, output
     assert "2 ingest processes in shared subscription group" in output
+    assert output.count("stopped in role 'ingest'") == 2, output[-3000:]  # SIGTERM: each stopped cleanly
     assert not any(port_open(p) for p in ports)
