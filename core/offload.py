@@ -6,7 +6,7 @@ alert engine's process that is seconds during which a trapped-passenger event wa
 (measured, docs/performance.md: every one of the slowest of 1,000 faults came in the second the analytics first
 ran). In a child process the operating system shares the cores between the two instead, and the engine thread
 keeps its interpreter; and the child runs at a lower CPU priority (``NICE``), so when the cores are busy the
-engine goes first.
+engine goes first. It ends by itself when its parent is gone.
 
 One child per service process, started on first use with ``spawn`` (forking a process that runs threads is
 unsafe), kept for later calls, started again if it died. Functions sent to it must be importable module-level
@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -29,6 +30,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 NICE = 10
 """The child's CPU priority below its parent's: when the cores are busy, judging faults goes first."""
+PARENT_CHECK_S = 1.0
+
+
+def _child_start(parent: int) -> None:
+    """In the child: yield the cores to the parent, and end when the parent is gone. A parent killed outright
+    (SIGKILL, out of memory) never says so, and the child would wait for calls forever: it holds both ends of its
+    own call queue, so it never sees the pipe close."""
+    os.nice(NICE)
+    threading.Thread(target=_end_with, args=(parent,), name="offload-parent-watch", daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)  # nothing of the child's is worth keeping: the parent owns every result
 
 
 class Offload:
@@ -65,7 +81,7 @@ class Offload:
                 raise RuntimeError(f"{self.name} is closed")
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=os.nice, initargs=(NICE,))
+                                                 initializer=_child_start, initargs=(os.getpid(),))
             return self._pool
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:

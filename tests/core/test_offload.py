@@ -3,9 +3,12 @@ died is replaced, and stopping does not wait for a long call."""
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +71,29 @@ def test_closing_ends_a_long_call_at_once_instead_of_waiting_for_it(offload):
 
 def test_the_child_yields_the_cores_to_its_parent(offload):
     assert offload.call(os.nice, 0) == os.nice(0) + NICE
+
+
+def test_the_child_ends_when_its_parent_is_killed_outright(tmp_path):
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import os, sys, time\n"
+        "from core.offload import Offload\n"
+        "print(Offload('orphan-test').call(os.getpid), flush=True)\n"
+        "time.sleep(120)\n")], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        child = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 15
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child), "the offload child outlived its parent"
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody has reaped yet counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
