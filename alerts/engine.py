@@ -1,8 +1,9 @@
 """The alert engine flow: messages in (from the gateway, never blocking it), signals out to the alert service;
 timers (silence, escalation, flapping holds, analytics) on the same worker so rule memory has one owner.
 
-Threads: ``alert-engine`` (evaluate, apply signals, timers) and ``alert-analytics`` (InfluxDB + pandas, results
-handed back to the engine). Notifications are sent by ``notifications.dispatcher.Dispatcher`` on its own thread.
+Threads: ``alert-engine`` (evaluate, apply signals, timers) and ``alert-analytics`` (schedules the analytics rules;
+their InfluxDB query and pandas run in the offload child, core/offload.py, and the results are handed back to the
+engine). Notifications are sent by ``notifications.dispatcher.Dispatcher`` on its own thread.
 """
 
 from __future__ import annotations
