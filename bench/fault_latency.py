@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
-from harness import LAYOUTS, bench_service, private_stack, register_sites
+from harness import LAYOUTS, bench_service, private_stack, register_sites, slowest
 
 from alerts.config import DEFAULT_RULES
 from devtools.localservices import LocalStack, free_port
@@ -60,12 +60,6 @@ class Webhook:
         self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_port}/office"
-
-
-def slowest(published: dict[str, float], seen: dict[str, tuple[int, float]], start: float, n: int = 10) -> str:
-    """When in the run the slowest faults were published: tails that bunch at one moment point to a periodic job."""
-    lags = sorted(((seen[d][1] - t, t - start) for d, t in published.items() if d in seen), reverse=True)[:n]
-    return ", ".join(f"{at:.0f}s: {lag * 1000:.0f}" for lag, at in sorted(lags, key=lambda x: x[1]))
 
 
 def percentiles(values: list[float]) -> str:
@@ -159,7 +153,8 @@ def measure(stack: LocalStack, root: Path, layout: str, rate: float, faults: int
     print(f"  publish -> webhook notification   {percentiles(to_notify)}")
     print(f"  orders {len(to_order)}/{faults}, notifications {len(to_notify)}/{faults}, "
           f"dead letters {stats['dead_lettered']}, alert backlog {stats['alert_backlog']}")
-    print(f"  slowest orders (seconds after the service was up: ms): {slowest(published, watch.seen, first)}", flush=True)
+    print(f"  slowest orders (seconds after the service was up: ms): {slowest(published, watch.seen, first)}",
+          flush=True)
 
 
 def main() -> None:

@@ -203,3 +203,9 @@ def register_sites(database_url: str, sites: set[str]) -> None:
         connection.execute(insert(Site).values([{"site_id": s, "name": s} for s in sorted(sites)])
                            .on_conflict_do_nothing())
     engine.dispose()
+
+
+def slowest(published: dict[str, float], seen: dict[str, tuple[int, float]], start: float, n: int = 10) -> str:
+    """When in the run the slowest faults were published: tails that bunch at one moment point to a periodic job."""
+    lags = sorted(((seen[d][1] - t, t - start) for d, t in published.items() if d in seen), reverse=True)[:n]
+    return ", ".join(f"{at:.0f}s: {lag * 1000:.0f}" for lag, at in sorted(lags, key=lambda x: x[1]))

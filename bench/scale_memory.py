@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from fault_latency import OrderWatch, percentiles
-from harness import LAYOUTS, bench_service, private_stack, register_sites
+from harness import LAYOUTS, bench_service, private_stack, register_sites, slowest
 from ingest_rate import publish, stored
 
 from devtools.localservices import LocalStack
@@ -156,6 +156,7 @@ def scale(stack: LocalStack, tmp: Path, layout: str, devices: int, messages: int
     fork = multiprocessing.get_context("fork")
     try:
         service.start()
+        up = time.time()
         base = {p.name: cpu_s(p.proc.pid) for p in service.processes}  # start-up (imports, migration) excluded
         start = time.monotonic()
         child = fork.Process(target=_publish_child, args=(stack.ports.mqtt, n, devices, f"scale-{name}"))
@@ -203,7 +204,9 @@ def scale(stack: LocalStack, tmp: Path, layout: str, devices: int, messages: int
                   f"{why_missing(database_url, missing)}", flush=True)
         print(f"scale [{layout}] {len(fleet.devices):>7,} devices at {rate:,.0f} msg/s (one message per device every "
               f"{DEVICE_INTERVAL_S:.0f} s): publish -> order {percentiles(to_order)}; orders "
-              f"{len(to_order)}/{len(published)}", flush=True)
+              f"{len(to_order)}/{len(published)}")
+        print(f"  slowest orders (seconds after the service was up: ms): {slowest(published, watch.seen, up)}",
+              flush=True)
         return memory
     finally:
         service.stop()

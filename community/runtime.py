@@ -314,6 +314,6 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     return Runtime(settings=settings, counters=counters, engine=engine, sessions=sessions, influx=influx,
                    spool=spool, dead_letters=dead_letters, writer=writer, listener=listener,
                    alert_config=alert_config, orders=desk, alerts=alerts, kpis=kpis, reports=reports,
-                   alert_engine=alert_engine,
-                   dispatcher=dispatcher, clock=clock, offload=offload, closers=[c.close for c in outbound if hasattr(c, "close")],
+                   alert_engine=alert_engine, dispatcher=dispatcher, clock=clock, offload=offload,
+                   closers=[c.close for c in outbound if hasattr(c, "close")],
                    urgent_listener=urgent_listener)
