@@ -301,7 +301,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                                on_register=read_register, owns=owns, offload=offload)
     kpis = KpiWatch(sessions, alert_config.kpis, desk.router, clock=clock, metrics=writer.submit_point,
                     language_of=desk.language_of,
-                    channels=desk.channels, notify_prefix=notify.topic_prefix, zones=zones, owns=owns)
+                    channels=desk.channels, notify_prefix=notify.topic_prefix, zones=zones, owns=owns,
+                    offload=None if in_memory else offload, database_url=settings.resolved_database_url)
     reports = ReportScheduler(sessions, zones, alert_config.kpis, desk.router, clock=clock,
                               directory=settings.data_dir / "reports", at=time_of(settings.report.time),
                               check_s=settings.report.check_s, channels=desk.channels,

@@ -75,3 +75,14 @@ def migrate(engine: Engine, script_location: Path) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+_pools: dict[str, sessionmaker] = {}
+
+
+def sessions_for(url: str) -> sessionmaker:
+    """Sessions on ``url`` from one pool kept for the life of the process: for work sent to the offload child
+    (core/offload.py), which gets the database's URL, not the parent's pool."""
+    if url not in _pools:
+        _pools[url] = session_factory(make_engine(url))
+    return _pools[url]

@@ -1,8 +1,9 @@
 """Heavy periodic work in a child process, so the interpreter that judges faults never waits for it.
 
-The analytics rules (an InfluxDB query over every meter, then pandas) and the morning report (thirty days of
-orders in pandas, charts and a PDF by matplotlib) hold Python's GIL for seconds at a time. On a thread of the
-alert engine's process that is seconds during which a trapped-passenger event waits for the interpreter
+The analytics rules (an InfluxDB query over every meter, then pandas), the KPI watch (pandas over every device and
+order of the sites) and the morning report (thirty days of orders in pandas, charts and a PDF by matplotlib) hold
+Python's GIL for seconds at a time. On a thread of the alert engine's process that is seconds during which a
+trapped-passenger event waits for the interpreter
 (measured, docs/performance.md: every one of the slowest of 1,000 faults came in the second the analytics first
 ran). In a child process the operating system shares the cores between the two instead, and the engine thread
 keeps its interpreter; and the child runs at a lower CPU priority (``NICE``), so when the cores are busy the
@@ -11,7 +12,7 @@ engine goes first. It ends by itself when its parent is gone.
 One child per service process, started on first use with ``spawn`` (forking a process that runs threads is
 unsafe), kept for later calls, started again if it died. Functions sent to it must be importable module-level
 functions of picklable arguments; they open their own database and InfluxDB clients there (see
-``alerts.analytics.run_remote`` and ``reports.scheduled.prepare``).
+``alerts.analytics.run_remote``, ``kpis.service.compute_days_in``, ``reports.scheduled.prepare``).
 """
 
 from __future__ import annotations

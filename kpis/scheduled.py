@@ -16,13 +16,14 @@ from sqlalchemy.orm import sessionmaker
 
 from core import i18n
 from core.clock import Clock, epoch_ms
-from core.partition import Owns, owned
+from core.offload import Offload
+from core.partition import Owns
 from core.periodic import Periodic
 from core.zones import Zones
 from ingest.lineprotocol import Point
 from kpis.definitions import KPIS
 from kpis.models import KpiConfig, KpiState, KpiWarning
-from kpis.service import compute_days
+from kpis.service import compute_days, compute_days_in
 from notifications.service import addresses, enqueue
 from people.oncall import OnCallRouter
 
@@ -34,9 +35,12 @@ class KpiWatch:
                  metrics: Callable[[Point], None] | None = None, channels: Container[str] = frozenset(),
                  notify_prefix: str = "community-notify", zones: Zones | None = None,
                  language_of: Callable[[str | None, str | None], str] = lambda site, own: own or i18n.DEFAULT,
-                 owns: Owns | None = None) -> None:
+                 owns: Owns | None = None, offload: Offload | None = None, database_url: str | None = None) -> None:
         self.sessions, self.config, self.router, self.clock = sessions, config, router, clock
         self.owns = owns  # an alert engine partition's sites only (core/partition.py)
+        # where the KPIs are computed (pandas over every device and order of the sites): the offload child
+        # (core/offload.py), which opens ``database_url`` itself; without one, on this watch's thread
+        self.offload, self.database_url = (offload, database_url) if offload and database_url else (None, None)
         self.language_of = language_of  # a person's language: their own, else their site's (WorkOrderDesk)
         self.metrics = metrics or (lambda _point: None)
         self.channels, self.notify_prefix, self.zones = channels, notify_prefix, zones or Zones()
@@ -47,12 +51,13 @@ class KpiWatch:
     def run_once(self) -> list[KpiWarning]:
         """Judge every site's KPIs now; returns the warnings it sent."""
         now = self.clock()
-        table = compute_days(self.sessions, self.zones, now)
+        if self.offload is not None:
+            table = self.offload.call(compute_days_in, self.database_url, self.zones, now, self.owns)
+        else:
+            table = compute_days(self.sessions, self.zones, now, self.owns)
         warnings: list[KpiWarning] = []
         with self.sessions.begin() as session:
             for row in table.to_dict("records"):
-                if not owned(self.owns, row["site"]):
-                    continue
                 for kpi in KPIS:
                     value, colour = row.get(kpi.key), row.get(f"{kpi.key}_status", "n/a")
                     if colour == "n/a":

@@ -9,6 +9,8 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from core.db import sessions_for
+from core.partition import Owns, owned
 from core.zones import Zones
 from devices.models import Device
 from kpis.definitions import KPIS, status
@@ -48,14 +50,20 @@ def day_of(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
     return start, datetime.combine(day + timedelta(days=1), time(0), tz)
 
 
-def compute_days(sessions: sessionmaker, zones: Zones, now: datetime) -> pd.DataFrame:
-    """Each site's KPIs over its own day so far (the day and midnight of its own zone; this instant included)."""
+def compute_days(sessions: sessionmaker, zones: Zones, now: datetime, owns: Owns | None = None) -> pd.DataFrame:
+    """Each site's KPIs over its own day so far (the day and midnight of its own zone; this instant included);
+    ``owns``: an alert engine partition's sites only."""
     parts = []
-    for site in sites(sessions):
+    for site in (s for s in sites(sessions) if owned(owns, s)):
         tz = zones.of(site)
         start, _ = day_of(now.astimezone(tz).date(), tz)
         parts.append(compute(sessions, start, now + timedelta(microseconds=1), site))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def compute_days_in(database_url: str, zones: Zones, now: datetime, owns: Owns | None) -> pd.DataFrame:
+    """``compute_days`` in the offload child (core/offload.py), on a database pool of its own."""
+    return compute_days(sessions_for(database_url), zones, now, owns)
 
 
 def compute_day(sessions: sessionmaker, zones: Zones, day: date) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from core import i18n
 from core.clock import Clock
-from core.db import make_engine, session_factory
+from core.db import sessions_for
 from core.i18n import _
 from core.offload import Offload
 from core.partition import Owns, owned
@@ -118,16 +118,10 @@ def made(sessions: sessionmaker, tz: tzinfo, site: str, day: date, langs: list[s
     return report, {lang: render.write(report, lang, directory) for lang in langs}
 
 
-_databases: dict[str, sessionmaker] = {}
-
-
 def prepare(database_url: str, tz: tzinfo, site: str, day: date, langs: list[str],
             directory: Path) -> tuple[SiteReport, dict[str, Path]]:
-    """``made`` in the offload child, on a database pool of its own (kept between reports)."""
-    sessions = _databases.get(database_url)
-    if sessions is None:
-        sessions = _databases[database_url] = session_factory(make_engine(database_url))
-    return made(sessions, tz, site, day, langs, directory)
+    """``made`` in the offload child, on a database pool of its own."""
+    return made(sessions_for(database_url), tz, site, day, langs, directory)
 
 
 def time_of(text: str) -> time:

@@ -35,6 +35,7 @@ def test_a_kpi_turning_red_warns_the_sites_manager_once(alert_service, publisher
     runtime.orders.transition(order_id(), "resolve", "zhao")
 
     sent = runtime.kpis.run_once()
+    assert runtime.offload is not None and runtime.offload.calls == 1  # computed in the offload child
     by_kpi = {w.kpi: w for w in sent}
     assert by_kpi["sla_compliance"].colour == "red" and by_kpi["sla_compliance"].value == 0.0
     assert "fault_repair_rate" not in by_kpi  # green from the start: nothing to say
