@@ -89,7 +89,8 @@ def test_technician_works_an_order_and_the_owner_sees_the_notice_change(site, br
         from sqlalchemy import text
 
         notes = session.execute(text("SELECT actor, action, note FROM work_order_events WHERE actor = 'wang' "
-                                     "ORDER BY id")).all()
+                                     "AND action <> 'assigned' ORDER BY id")).all()
+    # (when the rota had li on duty this week, wang's acknowledging also assigned the order to him: not counted)
     assert [tuple(n) for n in notes] == [("wang", a, f"{a} from the page") for a in ("acknowledge", "start",
                                                                                      "resolve")]
     owner.reload()
