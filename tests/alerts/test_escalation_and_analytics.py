@@ -205,3 +205,29 @@ def test_consumption_anomaly_and_zero_consumption_from_daily_history(alert_servi
     zero_rule = runtime.alert_config.rule("meter_zero_consumption").model_copy(update={"baseline_days": 14})
     zero = {f.device_id: f.fault for f in zero_consumption(influx, zero_rule, now)}
     assert zero == {"steady": False, "spiky": False, "stuck": True}
+
+
+def test_night_flow_is_judged_on_each_site_s_own_night(influx):
+    """Two sites on two clocks: a meter that stops at its Berlin night but runs through Shanghai's night is healthy,
+    on either clock's night a meter that never stops is a leak (real InfluxDB, a day of readings every 10 min)."""
+    from alerts.analytics import night_flow_leak
+    from alerts.config import load_config
+    from core.zones import Zones
+
+    rule = load_config().rule("water_night_leak")
+    zones = Zones("Asia/Shanghai", {"be": "Europe/Berlin"})
+    now = datetime.now(UTC)
+    start_h, end_h = rule.night_hours
+    meters = {("sh", "sh-leak"): 0.05, ("sh", "sh-ok"): 0.0, ("be", "be-leak"): 0.05, ("be", "be-ok"): 0.0}
+    lines = []
+    for step in range(24 * 6):
+        at = now - timedelta(minutes=10 * step)
+        for (site, device), night_flow in meters.items():
+            at_night = start_h <= at.astimezone(zones.of(site)).hour < end_h
+            flow = night_flow if at_night else 0.3
+            lines.append(f"meter,site={site},building=b,device={device},medium=water,unit=1 flow={flow} "
+                         f"{int(at.timestamp() * 1000)}")
+    influx.ensure_database()
+    influx.write_lines(lines)
+    verdicts = {f.device_id: f.fault for f in night_flow_leak(influx, rule, now, zones)}
+    assert verdicts == {"sh-leak": True, "sh-ok": False, "be-leak": True, "be-ok": False}
