@@ -136,11 +136,11 @@ class Runtime:
         for listener in reversed(self.listeners):
             listener.stop()
         if self.judges_alerts:
-            self.kpis.stop()
-            self.reports.halt()  # neither waits for a call in the offload child: it ends with the child
-            self.alert_engine.halt()
+            for job in (self.kpis, self.reports, self.alert_engine):
+                job.halt()  # none waits for a call in the offload child: it ends with the child
             if self.offload is not None:
                 self.offload.close()
+            self.kpis.stop()
             self.reports.stop()
             self.alert_engine.stop()
             self.dispatcher.stop()
@@ -270,6 +270,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     owns = None if partition.whole else partition.owns
     offload = Offload("alerts-offload") if settings.alert.offload and settings.role != "ingest" else None
     in_memory = settings.resolved_database_url in ("sqlite://", "sqlite:///:memory:")  # a child cannot open it
+    db_offload = None if in_memory else offload  # for the jobs that read the work-order database
     subscribed: list[tuple[str, ...] | None] = []  # the sites the engine's lanes subscribe to, once known
     lanes: list[MqttListener] = []
 
@@ -302,12 +303,12 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     kpis = KpiWatch(sessions, alert_config.kpis, desk.router, clock=clock, metrics=writer.submit_point,
                     language_of=desk.language_of,
                     channels=desk.channels, notify_prefix=notify.topic_prefix, zones=zones, owns=owns,
-                    offload=None if in_memory else offload, database_url=settings.resolved_database_url)
+                    offload=db_offload, database_url=settings.resolved_database_url)
     reports = ReportScheduler(sessions, zones, alert_config.kpis, desk.router, clock=clock,
                               directory=settings.data_dir / "reports", at=time_of(settings.report.time),
                               check_s=settings.report.check_s, channels=desk.channels,
                               public_url=settings.report.public_url, language_of=desk.language_of,
-                              on_sent=dispatcher.wake, owns=owns, offload=None if in_memory else offload,
+                              on_sent=dispatcher.wake, owns=owns, offload=db_offload,
                               database_url=settings.resolved_database_url)
     listener, urgent_listener = _listeners(settings, counters, writer, alert_engine,
                                            subscribed[-1] if settings.role == "alerts" else None)

@@ -72,7 +72,8 @@ class Offload:
                 log.warning("%s: the child process died; starting another", self.name)
                 self._replace(pool)
                 continue
-            self.calls += 1
+            with self._lock:
+                self.calls += 1
             return result
         raise AssertionError("unreachable")
 

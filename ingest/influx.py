@@ -90,8 +90,10 @@ class InfluxV1Client:
         raise InfluxRejected(f"HTTP {response.status_code}: {detail}")
 
     def query(self, q: str, *, method: str = "GET", epoch: str = "ms") -> list[dict[str, Any]]:
-        """Run InfluxQL; return the ``series`` of the first statement (empty list when none)."""
+        """Run InfluxQL; return the ``series`` of the first statement (empty list when none). A long query (one
+        naming hundreds of sites) goes as a POST body: a URL of that length is refused by proxies and servers."""
         params = {"db": self.config.database, "q": q, "epoch": epoch}
+        method = "POST" if len(q) > 4000 else method
         try:
             response = (
                 self._http.post("/query", data=params) if method == "POST" else self._http.get("/query", params=params)

@@ -46,7 +46,7 @@ class KpiWatch:
         self.channels, self.notify_prefix, self.zones = channels, notify_prefix, zones or Zones()
         self.runs = 0
         self._loop = Periodic("kpi-watch", self.run_once, lambda: self.config.every_s)
-        self.start, self.stop = self._loop.start, self._loop.stop
+        self.start, self.halt, self.stop = self._loop.start, self._loop.halt, self._loop.stop
 
     def run_once(self) -> list[KpiWarning]:
         """Judge every site's KPIs now; returns the warnings it sent."""
