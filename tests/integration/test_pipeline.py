@@ -2,6 +2,7 @@
 
 import json
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -105,18 +106,29 @@ def test_bad_payloads_are_dead_lettered_with_reasons_while_good_traffic_flows(se
     assert runtime.listener.is_connected()
 
 
-def test_influxdb_down_mid_stream_spools_and_replays_everything(stack, unique, tmp_path, publisher):
-    """Its own InfluxDB, so stopping it disturbs no other test."""
+@contextmanager
+def with_own_influxdb(stack, unique, tmp_path, **influx_config):  # noqa: ANN001, ANN003, ANN201
+    """The service on an InfluxDB of its own (``influx_config``: its settings), so stopping or limiting that
+    InfluxDB disturbs no other test; yields (that InfluxDB, the running service, a client of its database)."""
     from community.runtime import build
     from ingest.influx import InfluxConfig, InfluxV1Client
 
-    own = InfluxDB(tmp_path / "own", free_port(), free_port())
+    own = InfluxDB(tmp_path / "own", free_port(), free_port(), **influx_config)
     own.start()
     runtime = build(settings_for(stack, unique, tmp_path / "data", influx_url=own.url, influx_write_retries=1))
     runtime.start()
     client = InfluxV1Client(InfluxConfig(url=own.url, database=unique))
     try:
         assert runtime.wait_connected(10)
+        yield own, runtime, client
+    finally:
+        runtime.stop()
+        client.close()
+        own.stop()
+
+
+def test_influxdb_down_mid_stream_spools_and_replays_everything(stack, unique, tmp_path, publisher):
+    with with_own_influxdb(stack, unique, tmp_path) as (own, runtime, client):
         fleet = Fleet(seed=5, prefix=unique)
         publish_telemetry(fleet, publisher, 300)
         assert written(runtime, 300)
@@ -130,10 +142,6 @@ def test_influxdb_down_mid_stream_spools_and_replays_everything(stack, unique, t
             runtime.stats()
         assert sum(client.count(k) for k in ("elevator", "access", "meter")) == 900
         assert runtime.counters.replayed >= 300
-    finally:
-        runtime.stop()
-        client.close()
-        own.stop()
 
 
 def test_influxdb_s_series_limit_spools_readings_instead_of_dead_lettering_them(stack, unique, tmp_path,
@@ -141,16 +149,7 @@ def test_influxdb_s_series_limit_spools_readings_instead_of_dead_lettering_them(
     """InfluxDB 1.x refuses the 100,001st device of a kind by default (``max-values-per-tag``); here its own
     InfluxDB allows 4 devices of a kind. The refused readings are good data: spooled, never dead-lettered, and all
     stored once the limit is raised."""
-    from community.runtime import build
-    from ingest.influx import InfluxConfig, InfluxV1Client
-
-    own = InfluxDB(tmp_path / "own", free_port(), free_port(), max_values_per_tag=4)
-    own.start()
-    runtime = build(settings_for(stack, unique, tmp_path / "data", influx_url=own.url, influx_write_retries=1))
-    runtime.start()
-    client = InfluxV1Client(InfluxConfig(url=own.url, database=unique))
-    try:
-        assert runtime.wait_connected(10)
+    with with_own_influxdb(stack, unique, tmp_path, max_values_per_tag=4) as (own, runtime, client):
         fleet = Fleet(sites=1, buildings=1, elevators=1, doors=1, meters=8, seed=6, prefix=unique)
         publish_telemetry(fleet, publisher, 6)  # the elevator, the door and four meters: the limit
         assert written(runtime, 6)
@@ -165,10 +164,6 @@ def test_influxdb_s_series_limit_spools_readings_instead_of_dead_lettering_them(
         assert sum(client.count(k) for k in ("elevator", "access", "meter")) == 100
         assert len(client.query('SHOW TAG VALUES FROM "meter" WITH KEY = "device"')[0]["values"]) == 8
         assert runtime.counters.dead_lettered == 0
-    finally:
-        runtime.stop()
-        client.close()
-        own.stop()
 
 
 def test_messages_published_while_the_service_is_down_arrive_after_restart(service, publisher, influx, unique):
