@@ -11,8 +11,9 @@ engine goes first. It ends by itself when its parent is gone.
 
 One child per service process, started on first use with ``spawn`` (forking a process that runs threads is
 unsafe), kept for later calls, started again if it died. Functions sent to it must be importable module-level
-functions of picklable arguments; they open their own database and InfluxDB clients there (see
-``alerts.analytics.run_remote``, ``kpis.service.compute_days_in``, ``reports.scheduled.prepare``).
+functions of picklable arguments; they open their own clients there: ``call_on_database`` hands a function
+sessions on the database's URL (a pool per process, ``core.db.sessions_for``), ``alerts.analytics.run_remote``
+keeps an InfluxDB client.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
+
+from core.db import sessions_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,6 +49,10 @@ def _end_with(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(PARENT_CHECK_S)
     os._exit(0)  # nothing of the child's is worth keeping: the parent owns every result
+
+
+def _on_database(fn: Callable[..., T], database_url: str, *args: object) -> T:
+    return fn(sessions_for(database_url), *args)
 
 
 class Offload:
@@ -76,6 +83,10 @@ class Offload:
                 self.calls += 1
             return result
         raise AssertionError("unreachable")
+
+    def call_on_database(self, database_url: str, fn: Callable[..., T], /, *args: object) -> T:
+        """``fn(sessions, *args)`` in the child, ``sessions`` on ``database_url`` (the parent's pool stays here)."""
+        return self.call(_on_database, fn, database_url, *args)
 
     def _ensure(self) -> ProcessPoolExecutor:
         with self._lock:

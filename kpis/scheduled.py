@@ -23,7 +23,7 @@ from core.zones import Zones
 from ingest.lineprotocol import Point
 from kpis.definitions import KPIS
 from kpis.models import KpiConfig, KpiState, KpiWarning
-from kpis.service import compute_days, compute_days_in
+from kpis.service import compute_days
 from notifications.service import addresses, enqueue
 from people.oncall import OnCallRouter
 
@@ -52,7 +52,7 @@ class KpiWatch:
         """Judge every site's KPIs now; returns the warnings it sent."""
         now = self.clock()
         if self.offload is not None:
-            table = self.offload.call(compute_days_in, self.database_url, self.zones, now, self.owns)
+            table = self.offload.call_on_database(self.database_url, compute_days, self.zones, now, self.owns)
         else:
             table = compute_days(self.sessions, self.zones, now, self.owns)
         warnings: list[KpiWarning] = []

@@ -9,7 +9,6 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from core.db import sessions_for
 from core.partition import Owns, owned
 from core.zones import Zones
 from devices.models import Device
@@ -59,11 +58,6 @@ def compute_days(sessions: sessionmaker, zones: Zones, now: datetime, owns: Owns
         start, _ = day_of(now.astimezone(tz).date(), tz)
         parts.append(compute(sessions, start, now + timedelta(microseconds=1), site))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
-def compute_days_in(database_url: str, zones: Zones, now: datetime, owns: Owns | None) -> pd.DataFrame:
-    """``compute_days`` in the offload child (core/offload.py), on a database pool of its own."""
-    return compute_days(sessions_for(database_url), zones, now, owns)
 
 
 def compute_day(sessions: sessionmaker, zones: Zones, day: date) -> pd.DataFrame:

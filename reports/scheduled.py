@@ -14,7 +14,6 @@ from sqlalchemy.orm import sessionmaker
 
 from core import i18n
 from core.clock import Clock
-from core.db import sessions_for
 from core.i18n import _
 from core.offload import Offload
 from core.partition import Owns, owned
@@ -97,8 +96,8 @@ class ReportScheduler:
         """The report and its PDF in each language: pandas and matplotlib hold the interpreter for seconds, so in
         the offload child if there is one."""
         if self.offload is not None:
-            return self.offload.call(prepare, self.database_url, self.zones.of(site), site, day, langs,
-                                     self.directory)
+            return self.offload.call_on_database(self.database_url, made, self.zones.of(site), site, day, langs,
+                                                 self.directory)
         return made(self.sessions, self.zones.of(site), site, day, langs, self.directory)
 
     @staticmethod
@@ -116,12 +115,6 @@ def made(sessions: sessionmaker, tz: tzinfo, site: str, day: date, langs: list[s
          directory: Path) -> tuple[SiteReport, dict[str, Path]]:
     report = build(sessions, tz, site, day)
     return report, {lang: render.write(report, lang, directory) for lang in langs}
-
-
-def prepare(database_url: str, tz: tzinfo, site: str, day: date, langs: list[str],
-            directory: Path) -> tuple[SiteReport, dict[str, Path]]:
-    """``made`` in the offload child, on a database pool of its own."""
-    return made(sessions_for(database_url), tz, site, day, langs, directory)
 
 
 def time_of(text: str) -> time:
